@@ -1,0 +1,5 @@
+"""Allow ``python -m pos_pipeline``."""
+
+from pos_pipeline.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The Kafka surface: client configuration, topic administration, producing."""

@@ -1,0 +1,69 @@
+"""Topic administration: make sure topics exist, and read their extent."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from pos_pipeline.broker.config import admin_config, consumer_config
+from pos_pipeline.errors import BrokerError
+
+log = logging.getLogger(__name__)
+METADATA_TIMEOUT_S = 10.0
+
+
+def _admin(bootstrap: str, overrides: Mapping[str, str]) -> AdminClient:
+    return AdminClient(admin_config(bootstrap, overrides))
+
+
+def topic_partitions(bootstrap: str, overrides: Mapping[str, str]) -> dict[str, int]:
+    """Every topic on the cluster with its partition count; BrokerError if unreachable."""
+    try:
+        metadata = _admin(bootstrap, overrides).list_topics(timeout=METADATA_TIMEOUT_S)
+    except KafkaException as exc:
+        raise BrokerError(f"cannot reach the Kafka broker at {bootstrap}: {exc.args[0]}") from None
+    return {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
+
+
+def ensure_topics(bootstrap: str, overrides: Mapping[str, str], names: list[str],
+                  partitions: int) -> list[str]:
+    """Create any of ``names`` that do not exist yet; return the ones created."""
+    existing = topic_partitions(bootstrap, overrides)
+    missing = [n for n in names if n not in existing]
+    if not missing:
+        return []
+    admin = _admin(bootstrap, overrides)  # must outlive the futures it returns
+    futures = admin.create_topics(
+        [NewTopic(n, num_partitions=partitions, replication_factor=-1) for n in missing],
+        operation_timeout=METADATA_TIMEOUT_S,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result()
+            created.append(name)
+            log.info("created topic %s with %d partitions", name, partitions)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise BrokerError(f"cannot create topic {name}: {exc.args[0].str()}") from None
+    return created
+
+
+def end_offsets(bootstrap: str, overrides: Mapping[str, str], topic: str) -> dict[int, int]:
+    """The high watermark of every partition of ``topic``."""
+    consumer = Consumer(consumer_config(bootstrap, "pos-watermarks", overrides))
+    try:
+        metadata = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
+        if topic not in metadata.topics or metadata.topics[topic].error is not None:
+            return {}
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=METADATA_TIMEOUT_S)[1]
+            for p in metadata.topics[topic].partitions
+        }
+    except KafkaException as exc:
+        raise BrokerError(f"cannot read offsets of {topic} at {bootstrap}: {exc.args[0]}") from None
+    finally:
+        consumer.close()

@@ -1,0 +1,42 @@
+"""What every command shares: the console, settings and logging."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from pos_pipeline.config import Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class AppState:
+    """Global options, set by the top-level callback."""
+
+    debug: bool = False
+    settings: Settings | None = field(default=None)
+
+    def get_settings(self) -> Settings:
+        """The settings, read once on first use."""
+        if self.settings is None:
+            self.settings = load_settings()
+        return self.settings
+
+
+state = AppState()
+
+
+def setup_logging(verbose: bool, debug: bool) -> None:
+    """Log to stderr: warnings by default, info with --verbose, everything with --debug."""
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(
+        level=level, format="%(message)s", datefmt="%H:%M:%S",
+        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=debug)],
+    )
+    for noisy in ("alembic", "faker", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

@@ -1,0 +1,1 @@
+"""The ``PointOfSale`` topic's contract: its JSON Schema, how receipts are built and checked."""

@@ -1,0 +1,1 @@
+"""Reference data shipped with the package: stores, products, taxes, customers, calendar."""

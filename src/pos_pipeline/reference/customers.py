@@ -1,0 +1,70 @@
+"""The chain's loyalty members, generated deterministically.
+
+Identities (id and home store) come from a seeded RNG so the simulator can use
+them without Faker; names and addresses come from Faker ``en_CA`` with the same
+fixed seed when the warehouse loads them, so both always agree.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cache
+
+from faker import Faker
+
+from pos_pipeline.reference.catalogue import Store, stores
+
+CUSTOMER_COUNT = 10_000
+REFERENCE_SEED = 20130204  # the day the Mint stopped distributing pennies
+_LDU_LETTERS = "ABCEGHJKLMNPRSTVWXYZ"
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """A loyalty member and the store they mostly shop at."""
+
+    customer_id: str
+    home_store_id: str
+
+
+@cache
+def customers() -> tuple[Customer, ...]:
+    """Every loyalty member, home stores weighted by store floor area."""
+    rng = random.Random(REFERENCE_SEED)
+    chain = stores()
+    homes = rng.choices(chain, weights=[s.floor_area_m2 for s in chain], k=CUSTOMER_COUNT)
+    return tuple(Customer(f"C{i:07d}", home.store_id) for i, home in enumerate(homes, start=1))
+
+
+def _postal_code(rng: random.Random, store: Store) -> str:
+    # Same forward sortation area as the home store, so the member lives nearby.
+    ldu = f"{rng.randint(0, 9)}{rng.choice(_LDU_LETTERS)}{rng.randint(0, 9)}"
+    return f"{store.postal_code[:3]} {ldu}"
+
+
+def customer_profiles() -> Iterator[dict[str, object]]:
+    """Names, contact details and addresses of every member, the same on every call."""
+    fake = Faker("en_CA")
+    fake.seed_instance(REFERENCE_SEED)
+    rng = random.Random(REFERENCE_SEED + 1)
+    by_id = {s.store_id: s for s in stores()}
+    first_day = date(2016, 1, 1)
+    for member in customers():
+        store = by_id[member.home_store_id]
+        first, last = fake.first_name(), fake.last_name()
+        yield {
+            "customer_id": member.customer_id,
+            "first_name": first,
+            "last_name": last,
+            "email": f"{first}.{last}.{member.customer_id[1:]}@example.ca".lower(),
+            "phone": fake.phone_number(),
+            "address": fake.street_address(),
+            "city": store.city,
+            "province": store.province,
+            "postal_code": _postal_code(rng, store),
+            "home_store_id": store.store_id,
+            "loyalty_since": first_day + timedelta(days=rng.randrange(3650)),
+        }

@@ -1,0 +1,1 @@
+"""The checkout simulator: arrivals, baskets and receipts for the chain's stores."""

@@ -1,0 +1,1 @@
+"""The PostgreSQL warehouse: schema, migrations, reference data, loading, dump and restore."""

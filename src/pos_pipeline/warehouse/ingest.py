@@ -1,0 +1,245 @@
+"""The consume loop: the one place where Kafka offsets and database commits meet.
+
+Order of work per batch, which is what makes results effectively-once:
+1. poll up to ``batch_size`` messages;
+2. check each; rejected ones are dead letters (original bytes, key and reasons);
+3. load the good ones in ONE database transaction (idempotent by transaction id)
+   and commit it;
+4. wait until the dead-letter topic has acknowledged this batch's rejects;
+5. only then commit the batch's Kafka offsets.
+A crash anywhere replays the batch from the last committed offsets; replays are
+skipped by the primary key, so nothing is lost and nothing is doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import FrameType
+
+import psycopg
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from pos_pipeline.broker.config import consumer_config
+from pos_pipeline.broker.producer import Publisher
+from pos_pipeline.config import mask_url
+from pos_pipeline.contract.validate import KnownEntities, Rejection, check, decode
+from pos_pipeline.errors import BrokerError, DatabaseError
+from pos_pipeline.reference.tax import tax_table
+from pos_pipeline.warehouse.db import connect, first_line
+from pos_pipeline.warehouse.loader import BatchLoader, Incoming
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 10.0
+JOIN_TIMEOUT_S = 60.0
+
+
+@dataclass(slots=True)
+class IngestOptions:
+    """How to consume: see ``pos consume --help``."""
+
+    group: str = "pos-warehouse"
+    batch_size: int = 2000
+    poll_timeout_s: float = 0.5
+    idle_exit_s: float | None = None
+    max_messages: int | None = None
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Running totals, readable from another thread for a live view."""
+
+    consumed: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    positions: dict[int, int] = field(default_factory=dict)
+
+
+def known_entities(conn: psycopg.Connection[tuple[object, ...]]) -> KnownEntities:
+    """Stores, products and members as the warehouse knows them."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT store_id, province FROM stores")
+        stores = {str(r[0]): str(r[1]) for r in cur.fetchall()}
+        cur.execute("SELECT sku, category, unit FROM products")
+        products = {str(r[0]): (str(r[1]), str(r[2])) for r in cur.fetchall()}
+        cur.execute("SELECT customer_id FROM customers")
+        customers = frozenset(str(r[0]) for r in cur.fetchall())
+    conn.commit()
+    return KnownEntities(stores, products, customers)
+
+
+def _published_at(msg: Message) -> datetime | None:
+    kind, millis = msg.timestamp()
+    if kind == 0 or millis < 0:  # TIMESTAMP_NOT_AVAILABLE
+        return None
+    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+
+
+class Ingestor:
+    """Reads the topic in a consumer group and loads the warehouse."""
+
+    def __init__(self, database_url: str, bootstrap: str, topic: str, dlq_topic: str,
+                 kafka_overrides: Mapping[str, str], options: IngestOptions) -> None:
+        self.database_url = database_url
+        self.topic = topic
+        self.dlq_topic = dlq_topic
+        self.options = options
+        self.stats = IngestStats()
+        self.stop = threading.Event()
+        self._conn = connect(database_url)
+        self._loader = BatchLoader(self._conn)
+        self._known = known_entities(self._conn)
+        self._taxes = tax_table()
+        self._dlq = Publisher(bootstrap, kafka_overrides)
+        self._consumer = Consumer(consumer_config(bootstrap, options.group, kafka_overrides))
+        self._last_activity = time.monotonic()
+        self._assigned = False
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned = True
+        self._last_activity = time.monotonic()
+        log.info("assigned partitions %s", sorted(p.partition for p in partitions))
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT/SIGTERM finish the current batch, commit, and stop."""
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %d: finishing the current batch", signum)
+            self.stop.set()
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+    def run(self, on_batch: Callable[[IngestStats], None] | None = None) -> IngestStats:
+        """Consume until stopped, idle for ``idle_exit_s``, or ``max_messages`` are read."""
+        self._consumer.subscribe([self.topic], on_assign=self._on_assign)
+        try:
+            while not self.stop.is_set():
+                limit = self.options.batch_size
+                if self.options.max_messages is not None:
+                    limit = min(limit, self.options.max_messages - self.stats.consumed)
+                    if limit <= 0:
+                        break
+                messages = self._consumer.consume(limit, self.options.poll_timeout_s)
+                records = [m for m in messages if self._is_record(m)]
+                if records:
+                    self._process(records)
+                    self._last_activity = time.monotonic()
+                    if on_batch is not None:
+                        on_batch(self.stats)
+                elif self._idle_expired():
+                    log.info("nothing to read for %.0f s: exiting", self.options.idle_exit_s or 0)
+                    break
+        finally:
+            self.close()
+        return self.stats
+
+    def _idle_expired(self) -> bool:
+        # Idle time counts from the first partition assignment: joining a
+        # group takes seconds and is not "nothing to read".
+        quiet = time.monotonic() - self._last_activity
+        if not self._assigned:
+            if quiet >= JOIN_TIMEOUT_S:
+                raise BrokerError(f"no partitions assigned after {JOIN_TIMEOUT_S:.0f} s in group "
+                                  f"{self.options.group!r}")
+            return False
+        idle = self.options.idle_exit_s
+        return idle is not None and quiet >= idle
+
+    @staticmethod
+    def _is_record(msg: Message) -> bool:
+        err = msg.error()
+        if err is None:
+            return True
+        if err.code() == KafkaError._PARTITION_EOF:
+            return False
+        if err.fatal():
+            raise BrokerError(f"Kafka consumer failed: {err.str()}")
+        log.warning("consumer error: %s", err.str())
+        return False
+
+    def _process(self, records: list[Message]) -> None:
+        good: list[Incoming] = []
+        for msg in records:
+            try:
+                tx = check(decode(msg.value()), self._known, self._taxes)
+                good.append(Incoming(tx, _published_at(msg)))
+            except Rejection as rejection:
+                self._dead_letter(msg, rejection)
+        self._load_with_retry(good)
+        self._dlq.flush()
+        offsets: dict[tuple[str, int], int] = {}
+        for msg in records:
+            key = (msg.topic(), msg.partition())
+            offsets[key] = max(offsets.get(key, -1), msg.offset() + 1)
+        self._commit_offsets([TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+        for (_, partition), offset in offsets.items():
+            self.stats.positions[partition] = offset
+        self.stats.consumed += len(records)
+        self.stats.batches += 1
+
+    def _dead_letter(self, msg: Message, rejection: Rejection) -> None:
+        headers = [
+            ("error_class", rejection.error_class.encode()),
+            ("reason", rejection.reason.encode("utf-8", "replace")),
+            ("source_topic", str(msg.topic()).encode()),
+            ("source_partition", str(msg.partition()).encode()),
+            ("source_offset", str(msg.offset()).encode()),
+        ]
+        self._dlq.publish(self.dlq_topic, msg.key(), msg.value() or b"", headers)
+        self.stats.dead_letters += 1
+        log.info("dead letter at %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), rejection)
+
+    def _load_with_retry(self, batch: list[Incoming]) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                result = self._loader.load(batch)
+                self._conn.commit()
+                self.stats.loaded += result.inserted
+                self.stats.duplicates += result.duplicates
+                return
+            except psycopg.OperationalError as exc:
+                log.warning("database unavailable (%s); retrying in %.1f s", first_line(exc), backoff)
+                self._reconnect_after(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            except psycopg.Error as exc:
+                self._conn.rollback()
+                raise DatabaseError(f"loading a batch failed: {first_line(exc)}") from exc
+
+    def _reconnect_after(self, delay: float) -> None:
+        time.sleep(delay)
+        try:
+            self._conn.close()
+        except psycopg.Error:
+            pass
+        while True:
+            try:
+                self._conn = connect(self.database_url)
+                self._loader = BatchLoader(self._conn)
+                log.info("reconnected to PostgreSQL at %s", mask_url(self.database_url))
+                return
+            except DatabaseError as exc:
+                log.warning("%s; retrying in %.1f s", exc, MAX_BACKOFF_S)
+                time.sleep(MAX_BACKOFF_S)
+
+    def _commit_offsets(self, offsets: list[TopicPartition]) -> None:
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # The database already holds the batch; a replay after a failed
+            # commit is skipped as duplicates, so logging is enough.
+            log.warning("offset commit failed (the batch will be replayed harmlessly): %s", exc)
+
+    def close(self) -> None:
+        """Leave the group and release the connections."""
+        try:
+            self._consumer.close()
+        finally:
+            self._conn.close()

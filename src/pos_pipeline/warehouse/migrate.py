@@ -1,0 +1,48 @@
+"""Schema migrations with Alembic, shipped inside the package."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from pos_pipeline.warehouse.db import make_engine
+
+
+def _config() -> Config:
+    cfg = Config()
+    location = resources.files("pos_pipeline.warehouse").joinpath("migrations")
+    cfg.set_main_option("script_location", str(location))
+    return cfg
+
+
+def upgrade(libpq_url: str, revision: str = "head") -> None:
+    """Migrate the warehouse schema to ``revision`` (default: the newest)."""
+    engine = make_engine(libpq_url)
+    try:
+        with engine.begin() as conn:
+            cfg = _config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def current_revision(libpq_url: str) -> str | None:
+    """The revision the warehouse is at, or None for an empty database."""
+    engine = make_engine(libpq_url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest revision shipped with this version of the package."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head

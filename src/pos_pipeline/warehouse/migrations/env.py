@@ -1,0 +1,10 @@
+"""Alembic environment: runs on the connection that :mod:`pos_pipeline.warehouse.migrate` hands in."""
+
+from alembic import context
+
+from pos_pipeline.warehouse.models import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
+with context.begin_transaction():
+    context.run_migrations()
