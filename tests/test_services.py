@@ -33,12 +33,15 @@ from pos_pipeline.services.state import (
     write_state,
 )
 
-MACHINE_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def make_settings(
-    home: Path, database_url: str | None = None, kafka: str | None = None
-) -> Settings:
+@pytest.fixture
+def external_url(services: Endpoints) -> str:
+    """A PostgreSQL these settings did not start: the machine's if configured, else the session's."""
+    return os.environ.get("POS_TEST_EXTERNAL_DATABASE_URL") or services.database_url
+
+
+def make_settings(home: Path, database_url: str | None = None, kafka: str | None = None) -> Settings:
     # Explicit values, so POS_* variables in the environment cannot leak in.
     return Settings(home=home, database_url=database_url, kafka_bootstrap_servers=kafka)
 
@@ -82,9 +85,7 @@ def test_start_both_answer_survive_restart_and_stop(settings: Settings) -> None:
     assert select_one(endpoints.database_url) == 1
     assert broker_ids(endpoints.bootstrap_servers)
     assert states(settings) == {"postgres": "running", "broker": "running"}
-    assert resolve_endpoints(settings) == Endpoints(
-        endpoints.database_url, endpoints.bootstrap_servers
-    )
+    assert resolve_endpoints(settings) == Endpoints(endpoints.database_url, endpoints.bootstrap_servers)
     psql = subprocess.run(
         [str(pg_bin_dir() / "psql"), endpoints.database_url, "-tAc", "SELECT current_database()"],
         capture_output=True,
@@ -172,16 +173,16 @@ def test_services_outlive_the_process_that_started_them(settings: Settings) -> N
     assert sorted(stop_services(settings)) == ["broker", "postgres"]
 
 
-def test_external_database_starts_no_embedded_postgres(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, database_url=MACHINE_POSTGRES)
+def test_external_database_starts_no_embedded_postgres(tmp_path: Path, external_url: str) -> None:
+    settings = make_settings(tmp_path, database_url=external_url)
     try:
         endpoints = start_services(settings)
         assert endpoints.started == ("broker",)
-        assert endpoints.database_url == MACHINE_POSTGRES
+        assert endpoints.database_url == external_url
         assert select_one(endpoints.database_url) == 1
         assert not (tmp_path / "pgdata").exists()
         assert states(settings) == {"postgres": "external", "broker": "running"}
-        assert resolve_endpoints(settings).database_url == MACHINE_POSTGRES
+        assert resolve_endpoints(settings).database_url == external_url
     finally:
         assert stop_services(settings) == ["broker"]
 
@@ -204,7 +205,7 @@ def test_resolve_endpoints_raises_when_nothing_runs(tmp_path: Path) -> None:
     with pytest.raises(ServiceError, match=r"PostgreSQL is not running.*POS_DATABASE_URL"):
         resolve_endpoints(make_settings(tmp_path))
     with pytest.raises(ServiceError, match=r"broker is not running.*POS_KAFKA_BOOTSTRAP_SERVERS"):
-        resolve_endpoints(make_settings(tmp_path, database_url=MACHINE_POSTGRES))
+        resolve_endpoints(make_settings(tmp_path, database_url="postgresql://u@db.example/pos"))
     assert states(make_settings(tmp_path)) == {"postgres": "stopped", "broker": "stopped"}
 
 

@@ -48,7 +48,7 @@ class _Worker(threading.Thread):
     def run(self) -> None:
         try:
             self._work()  # type: ignore[operator]
-        except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
+        except BaseException as exc:
             self.error = exc
 
 
@@ -57,12 +57,21 @@ def run_demo(settings: Settings, transactions: int, seed: int, start: date, cons
     console.print("starting services…")
     endpoints = start_services(settings)
     try:
-        console.print(f"warehouse: {endpoints.database_url}   broker: {endpoints.bootstrap_servers}",
-                      highlight=False)
+        console.print(
+            f"warehouse: {endpoints.database_url}   broker: {endpoints.bootstrap_servers}",
+            highlight=False,
+        )
         init_warehouse(endpoints.database_url)
         ensure_topics(endpoints.bootstrap_servers, settings.kafka, [settings.topic, settings.dlq_topic], 6)
-        result = _simulate_and_load(settings, endpoints.database_url, endpoints.bootstrap_servers,
-                                    transactions, seed, start, console)
+        result = _simulate_and_load(
+            settings,
+            endpoints.database_url,
+            endpoints.bootstrap_servers,
+            transactions,
+            seed,
+            start,
+            console,
+        )
         _summary(endpoints.database_url, result, console)
     finally:
         if endpoints.started:
@@ -71,8 +80,15 @@ def run_demo(settings: Settings, transactions: int, seed: int, start: date, cons
     return result
 
 
-def _simulate_and_load(settings: Settings, database_url: str, bootstrap: str, transactions: int,
-                       seed: int, start: date, console: Console) -> DemoResult:
+def _simulate_and_load(
+    settings: Settings,
+    database_url: str,
+    bootstrap: str,
+    transactions: int,
+    seed: int,
+    start: date,
+    console: Console,
+) -> DemoResult:
     published = [0]
     stop = threading.Event()
     # Spread the requested count over about a week of the chain's traffic.
@@ -80,8 +96,14 @@ def _simulate_and_load(settings: Settings, database_url: str, bootstrap: str, tr
     options = SimulationOptions(seed=seed, count=transactions, start=start, scale=scale)
     sink = KafkaSink(Publisher(bootstrap, settings.kafka), settings.topic)
     simulator = _Worker("simulator", lambda: run_simulation(options, sink, stop, published))
-    ingestor = Ingestor(database_url, bootstrap, settings.topic, settings.dlq_topic, settings.kafka,
-                        IngestOptions(group="pos-demo", poll_timeout_s=0.2))
+    ingestor = Ingestor(
+        database_url,
+        bootstrap,
+        settings.topic,
+        settings.dlq_topic,
+        settings.kafka,
+        IngestOptions(group="pos-demo", poll_timeout_s=0.2),
+    )
     stats = ingestor.stats
 
     def finished() -> bool:
@@ -95,8 +117,16 @@ def _simulate_and_load(settings: Settings, database_url: str, bootstrap: str, tr
         with Live(console=console, refresh_per_second=8, transient=False) as live:
             while True:
                 elapsed = time.monotonic() - began
-                live.update(_view(published[0], stats.loaded, stats.duplicates, stats.dead_letters,
-                                  stats.consumed, elapsed))
+                live.update(
+                    _view(
+                        published[0],
+                        stats.loaded,
+                        stats.duplicates,
+                        stats.dead_letters,
+                        stats.consumed,
+                        elapsed,
+                    )
+                )
                 for worker in (simulator, loader):
                     if worker.error is not None:
                         raise worker.error
@@ -111,8 +141,9 @@ def _simulate_and_load(settings: Settings, database_url: str, bootstrap: str, tr
     for worker in (simulator, loader):
         if worker.error is not None:
             raise worker.error
-    return DemoResult(published[0], stats.loaded, stats.duplicates, stats.dead_letters,
-                      time.monotonic() - began)
+    return DemoResult(
+        published[0], stats.loaded, stats.duplicates, stats.dead_letters, time.monotonic() - began
+    )
 
 
 def _view(published: int, loaded: int, duplicates: int, dead: int, consumed: int, elapsed: float) -> Table:
@@ -120,8 +151,14 @@ def _view(published: int, loaded: int, duplicates: int, dead: int, consumed: int
     for column in ("published", "loaded", "already loaded", "dead letters", "lag", "rate (tx/s)"):
         table.add_column(column, justify="right")
     rate = consumed / elapsed if elapsed > 0 else 0.0
-    table.add_row(f"{published:,}", f"{loaded:,}", f"{duplicates:,}", f"{dead:,}",
-                  f"{max(published - consumed, 0):,}", f"{rate:,.0f}")
+    table.add_row(
+        f"{published:,}",
+        f"{loaded:,}",
+        f"{duplicates:,}",
+        f"{dead:,}",
+        f"{max(published - consumed, 0):,}",
+        f"{rate:,.0f}",
+    )
     return table
 
 
@@ -142,7 +179,12 @@ def _summary(database_url: str, result: DemoResult, console: Console) -> None:
     console.print(Group(sales, tables))
     console.print(
         f"{result.published:,} published, {result.loaded:,} loaded, {result.duplicates:,} already in the "
-        f"warehouse, {result.dead_letters:,} dead letters, in {result.seconds:.1f} s", highlight=False)
+        f"warehouse, {result.dead_letters:,} dead letters, in {result.seconds:.1f} s",
+        highlight=False,
+    )
     console.print("Look at the data (the warehouse stays in $POS_HOME; start it again first):")
-    console.print('  pos services start\n  eval "$(pos services env)"\n  psql "$POS_DATABASE_URL"',
-                  highlight=False, markup=False)
+    console.print(
+        '  pos services start\n  eval "$(pos services env)"\n  psql "$POS_DATABASE_URL"',
+        highlight=False,
+        markup=False,
+    )

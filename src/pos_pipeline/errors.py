@@ -1,11 +1,11 @@
 """The project's exception tree.
 
-    PosError                 root: the CLI prints ``message`` and exits 1
-    ├── ConfigError          a bad setting or flag value
-    ├── ServiceError         an embedded service failed to start, stop or answer
-    ├── BrokerError          the Kafka cluster is unreachable or refused a request
-    ├── DatabaseError        PostgreSQL is unreachable or refused a request
-    └── DeliveryError        some messages were not acknowledged by the broker
+PosError                 root: the CLI prints ``message`` and exits 1
+├── ConfigError          a bad setting or flag value
+├── ServiceError         an embedded service failed to start, stop or answer
+├── BrokerError          the Kafka cluster is unreachable or refused a request
+├── DatabaseError        PostgreSQL is unreachable or refused a request
+└── DeliveryError        some messages were not acknowledged by the broker
 """
 
 

@@ -41,9 +41,10 @@ def format_cents(cents: int) -> str:
 
 
 def format_millis(millis: int) -> str:
-    """Render integer thousandths as a three-decimal string: 1234 → "1.234"."""
-    whole, frac = divmod(millis, 1000)
-    return f"{whole}.{frac:03d}"
+    """Render integer thousandths as a three-decimal string: 1234 → "1.234", -1 → "-0.001"."""
+    sign = "-" if millis < 0 else ""
+    whole, frac = divmod(abs(millis), 1000)
+    return f"{sign}{whole}.{frac:03d}"
 
 
 def cents_of(value: Decimal) -> int:

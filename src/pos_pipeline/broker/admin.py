@@ -6,9 +6,10 @@ import logging
 from collections.abc import Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
-from pos_pipeline.broker.config import admin_config, consumer_config
+from pos_pipeline.broker.config import LIBRDKAFKA_LOG, admin_config, consumer_config
 from pos_pipeline.errors import BrokerError
 
 log = logging.getLogger(__name__)
@@ -16,7 +17,7 @@ METADATA_TIMEOUT_S = 10.0
 
 
 def _admin(bootstrap: str, overrides: Mapping[str, str]) -> AdminClient:
-    return AdminClient(admin_config(bootstrap, overrides))
+    return AdminClient(admin_config(bootstrap, overrides), logger=LIBRDKAFKA_LOG)
 
 
 def topic_partitions(bootstrap: str, overrides: Mapping[str, str]) -> dict[str, int]:
@@ -24,12 +25,13 @@ def topic_partitions(bootstrap: str, overrides: Mapping[str, str]) -> dict[str, 
     try:
         metadata = _admin(bootstrap, overrides).list_topics(timeout=METADATA_TIMEOUT_S)
     except KafkaException as exc:
-        raise BrokerError(f"cannot reach the Kafka broker at {bootstrap}: {exc.args[0]}") from None
+        raise BrokerError(f"cannot reach the Kafka broker at {bootstrap}: {exc.args[0].str()}") from None
     return {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
 
 
-def ensure_topics(bootstrap: str, overrides: Mapping[str, str], names: list[str],
-                  partitions: int) -> list[str]:
+def ensure_topics(
+    bootstrap: str, overrides: Mapping[str, str], names: list[str], partitions: int
+) -> list[str]:
     """Create any of ``names`` that do not exist yet; return the ones created."""
     existing = topic_partitions(bootstrap, overrides)
     missing = [n for n in names if n not in existing]
@@ -54,7 +56,7 @@ def ensure_topics(bootstrap: str, overrides: Mapping[str, str], names: list[str]
 
 def end_offsets(bootstrap: str, overrides: Mapping[str, str], topic: str) -> dict[int, int]:
     """The high watermark of every partition of ``topic``."""
-    consumer = Consumer(consumer_config(bootstrap, "pos-watermarks", overrides))
+    consumer = Consumer(consumer_config(bootstrap, "pos-watermarks", overrides), logger=LIBRDKAFKA_LOG)
     try:
         metadata = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
         if topic not in metadata.topics or metadata.topics[topic].error is not None:
@@ -64,6 +66,6 @@ def end_offsets(bootstrap: str, overrides: Mapping[str, str], topic: str) -> dic
             for p in metadata.topics[topic].partitions
         }
     except KafkaException as exc:
-        raise BrokerError(f"cannot read offsets of {topic} at {bootstrap}: {exc.args[0]}") from None
+        raise BrokerError(f"cannot read offsets of {topic} at {bootstrap}: {exc.args[0].str()}") from None
     finally:
         consumer.close()

@@ -6,22 +6,31 @@ so SASL/SSL, timeouts or batching can be tuned without code changes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+
+#: librdkafka's own log lines (reconnects, transport errors) are routed here rather than
+#: written to stderr; our errors already say what failed, so the CLI shows these only
+#: with --verbose or --debug.
+LIBRDKAFKA_LOG = logging.getLogger("pos_pipeline.librdkafka")
 
 # librdkafka's 45 s session timeout makes the first group join of the embedded
 # broker take ~23 s; 6 s keeps it near 3 s and is still safe on one machine.
 SESSION_TIMEOUT_MS = "6000"
 
 
+#: What the confluent-kafka clients accept as configuration.
+ClientConfig = dict[str, str | int | float | bool]
+
 # librdkafka logs reconnects at level 6 (info); warnings and errors are enough.
-_COMMON = {"log_level": "4"}
+_COMMON: ClientConfig = {"log_level": "4"}
 
 
-def _merge(defaults: dict[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
+def _merge(defaults: ClientConfig, overrides: Mapping[str, str]) -> ClientConfig:
     return {**_COMMON, **defaults, **overrides}
 
 
-def producer_config(bootstrap: str, overrides: Mapping[str, str]) -> dict[str, str]:
+def producer_config(bootstrap: str, overrides: Mapping[str, str]) -> ClientConfig:
     """An idempotent, batching producer: no duplicates or reordering on retry."""
     return _merge(
         {
@@ -37,7 +46,7 @@ def producer_config(bootstrap: str, overrides: Mapping[str, str]) -> dict[str, s
     )
 
 
-def consumer_config(bootstrap: str, group: str, overrides: Mapping[str, str]) -> dict[str, str]:
+def consumer_config(bootstrap: str, group: str, overrides: Mapping[str, str]) -> ClientConfig:
     """A consumer that commits offsets only when told to, after the database has committed."""
     return _merge(
         {
@@ -53,6 +62,6 @@ def consumer_config(bootstrap: str, group: str, overrides: Mapping[str, str]) ->
     )
 
 
-def admin_config(bootstrap: str, overrides: Mapping[str, str]) -> dict[str, str]:
+def admin_config(bootstrap: str, overrides: Mapping[str, str]) -> ClientConfig:
     """An admin client; only connection and security properties matter to it."""
     return _merge({"bootstrap.servers": bootstrap}, overrides)

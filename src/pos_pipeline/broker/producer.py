@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from pos_pipeline.broker.config import producer_config
+from pos_pipeline.broker.config import LIBRDKAFKA_LOG, producer_config
 from pos_pipeline.errors import BrokerError, DeliveryError
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ class Publisher:
 
     def __init__(self, bootstrap: str, overrides: Mapping[str, str]) -> None:
         self.bootstrap = bootstrap
-        self._producer = Producer(producer_config(bootstrap, overrides))
+        self._producer = Producer(producer_config(bootstrap, overrides), logger=LIBRDKAFKA_LOG)
         self.sent = 0
         self.delivered = 0
         self.failed = 0
@@ -33,13 +33,19 @@ class Publisher:
                 self.first_error = err.str()
             log.warning("delivery failed: %s", err.str())
 
-    def publish(self, topic: str, key: bytes | None, value: bytes,
-                headers: list[tuple[str, bytes]] | None = None) -> None:
+    def publish(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
         """Queue one message, waiting for room when librdkafka's queue is full."""
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, headers=headers,
-                                       on_delivery=self._on_delivery)
+                self._producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery
+                )
                 break
             except BufferError:
                 self._producer.poll(0.05)
@@ -50,7 +56,9 @@ class Publisher:
         """Wait for every queued message; raise DeliveryError if any was not acknowledged."""
         remaining = self._producer.flush(timeout_s)
         if remaining:
-            raise BrokerError(f"{remaining} messages still unacknowledged after {timeout_s:.0f} s "
-                              f"(is the broker at {self.bootstrap} reachable?)")
+            raise BrokerError(
+                f"{remaining} messages still unacknowledged after {timeout_s:.0f} s "
+                f"(is the broker at {self.bootstrap} reachable?)"
+            )
         if self.failed:
             raise DeliveryError(self.failed, self.sent, self.first_error or "unknown")

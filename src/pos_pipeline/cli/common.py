@@ -35,8 +35,13 @@ def setup_logging(verbose: bool, debug: bool) -> None:
     """Log to stderr: warnings by default, info with --verbose, everything with --debug."""
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(
-        level=level, format="%(message)s", datefmt="%H:%M:%S",
+        level=level,
+        format="%(message)s",
+        datefmt="%H:%M:%S",
         handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=debug)],
     )
     for noisy in ("alembic", "faker", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    logging.getLogger("pos_pipeline.librdkafka").setLevel(
+        logging.DEBUG if debug else logging.WARNING if verbose else logging.CRITICAL
+    )

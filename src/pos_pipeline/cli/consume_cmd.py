@@ -15,8 +15,9 @@ from pos_pipeline.warehouse.ingest import IngestOptions, Ingestor
 
 def consume(
     group: Annotated[str, typer.Option(help="Consumer group.")] = "pos-warehouse",
-    idle_exit: Annotated[float | None, typer.Option(
-        help="Exit 0 after SECONDS with nothing to read.")] = None,
+    idle_exit: Annotated[
+        float | None, typer.Option(help="Exit 0 after SECONDS with nothing to read.")
+    ] = None,
     max_messages: Annotated[int | None, typer.Option(help="Stop after N messages.")] = None,
     batch_size: Annotated[int, typer.Option(help="Messages per database transaction.")] = 2000,
     partitions: Annotated[int, typer.Option(help="Partitions when creating the topics.")] = 6,
@@ -30,14 +31,24 @@ def consume(
         raise ConfigError(f"--max-messages must be at least 1, got {max_messages}")
     settings = state.get_settings()
     endpoints = resolve_endpoints(settings)
-    ensure_topics(endpoints.bootstrap_servers, settings.kafka, [settings.topic, settings.dlq_topic],
-                  partitions)
-    ingestor = Ingestor(endpoints.database_url, endpoints.bootstrap_servers, settings.topic,
-                        settings.dlq_topic, settings.kafka,
-                        IngestOptions(group=group, batch_size=batch_size, idle_exit_s=idle_exit,
-                                      max_messages=max_messages))
+    ensure_topics(
+        endpoints.bootstrap_servers,
+        settings.kafka,
+        [settings.topic, settings.dlq_topic],
+        partitions,
+    )
+    ingestor = Ingestor(
+        endpoints.database_url,
+        endpoints.bootstrap_servers,
+        settings.topic,
+        settings.dlq_topic,
+        settings.kafka,
+        IngestOptions(group=group, batch_size=batch_size, idle_exit_s=idle_exit, max_messages=max_messages),
+    )
     ingestor.install_signal_handlers()
     stats = ingestor.run()
     err_console.print(
         f"consumed {stats.consumed}: loaded {stats.loaded}, duplicates skipped {stats.duplicates}, "
-        f"dead letters {stats.dead_letters}", highlight=False)
+        f"dead letters {stats.dead_letters}",
+        highlight=False,
+    )

@@ -13,8 +13,7 @@ from pos_pipeline.warehouse import dump as dumping
 from pos_pipeline.warehouse.migrate import current_revision, head_revision, upgrade
 from pos_pipeline.warehouse.setup import init_warehouse
 
-app = typer.Typer(help="Create, migrate, dump and restore the PostgreSQL warehouse.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Create, migrate, dump and restore the PostgreSQL warehouse.", no_args_is_help=True)
 
 
 def _url() -> str:

@@ -38,8 +38,10 @@ def _version(value: bool) -> None:
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show debug logs and tracebacks.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show progress logs.")] = False,
-    _v: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                     help="Print the version and exit.")] = False,
+    _v: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     state.debug = debug
     setup_logging(verbose, debug)

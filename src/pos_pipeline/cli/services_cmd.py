@@ -6,10 +6,18 @@ import typer
 from rich.table import Table
 
 from pos_pipeline.cli.common import console, state
-from pos_pipeline.services import env_lines, resolve_endpoints, service_status, start_services, stop_services
+from pos_pipeline.services import (
+    env_lines,
+    resolve_endpoints,
+    service_status,
+    start_services,
+    stop_services,
+)
 
-app = typer.Typer(help="Start, stop and locate the embedded PostgreSQL and Kafka-protocol broker.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Start, stop and locate the embedded PostgreSQL and Kafka-protocol broker.",
+    no_args_is_help=True,
+)
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import ExitStack
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +16,16 @@ from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.cli.common import err_console, state
 from pos_pipeline.errors import ConfigError
 from pos_pipeline.services import resolve_bootstrap_servers
-from pos_pipeline.simulate.run import JsonLinesSink, KafkaSink, SimulationOptions, Sink, run_simulation
+from pos_pipeline.simulate.run import (
+    JsonLinesSink,
+    KafkaSink,
+    SimulationOptions,
+    Sink,
+    run_simulation,
+)
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     """Where the simulator writes."""
 
     kafka = "kafka"
@@ -39,8 +45,10 @@ def parse_date(value: str | None) -> date | None:
 def simulate(
     count: Annotated[int | None, typer.Option(help="Stop after N transactions.")] = None,
     days: Annotated[int | None, typer.Option(help="Simulate D days.")] = None,
-    start: Annotated[str | None, typer.Option(
-        help="Backfill from this date (YYYY-MM-DD) as fast as possible; without it, real time.")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="Backfill from this date (YYYY-MM-DD) as fast as possible; without it, real time."),
+    ] = None,
     rate: Annotated[float | None, typer.Option(help="Emit a steady R transactions per second.")] = None,
     scale: Annotated[float, typer.Option(help="Traffic multiplier (1.0 = a real chain).")] = 1.0,
     speed: Annotated[float, typer.Option(help="Real time only: run the clock X times faster.")] = 1.0,
@@ -50,8 +58,15 @@ def simulate(
     partitions: Annotated[int, typer.Option(help="Partitions when creating the topic.")] = 6,
 ) -> None:
     """Generate checkout transactions (contract v1), keyed by store."""
-    options = SimulationOptions(seed=seed, count=count, days=days, start=parse_date(start), rate=rate,
-                                scale=scale, speed=speed)
+    options = SimulationOptions(
+        seed=seed,
+        count=count,
+        days=days,
+        start=parse_date(start),
+        rate=rate,
+        scale=scale,
+        speed=speed,
+    )
     options.validate()
     if partitions < 1:
         raise ConfigError(f"--partitions must be at least 1, got {partitions}")

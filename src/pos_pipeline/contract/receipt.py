@@ -49,8 +49,9 @@ def rate_scaled(rate: Decimal) -> int:
     return int(scaled)
 
 
-def build_receipt(header: dict[str, Any], lines: list[Line], taxes: tuple[AppliedTax, ...],
-                  payment_method: str) -> dict[str, Any]:
+def build_receipt(
+    header: dict[str, Any], lines: list[Line], taxes: tuple[AppliedTax, ...], payment_method: str
+) -> dict[str, Any]:
     """Return the full message: ``header`` fields, priced items, taxes and totals."""
     items = []
     taxable: dict[str, int] = {}
@@ -61,16 +62,18 @@ def build_receipt(header: dict[str, Any], lines: list[Line], taxes: tuple[Applie
         for code in codes:
             taxable[code] = taxable.get(code, 0) + line_total
         subtotal += line_total
-        items.append({
-            "line_no": line_no,
-            "sku": line.sku,
-            "category": line.category,
-            "quantity": line.quantity_text,
-            "unit_price": format_cents(line.unit_price_cents),
-            "discount": format_cents(line.discount_cents),
-            "line_total": format_cents(line_total),
-            "taxes": codes,
-        })
+        items.append(
+            {
+                "line_no": line_no,
+                "sku": line.sku,
+                "category": line.category,
+                "quantity": line.quantity_text,
+                "unit_price": format_cents(line.unit_price_cents),
+                "discount": format_cents(line.discount_cents),
+                "line_total": format_cents(line_total),
+                "taxes": codes,
+            }
+        )
     tax_entries = []
     tax_total = 0
     for tax in taxes:
@@ -78,12 +81,14 @@ def build_receipt(header: dict[str, Any], lines: list[Line], taxes: tuple[Applie
             continue
         amount = div_round_half_up(taxable[tax.code] * rate_scaled(tax.rate), RATE_SCALE)
         tax_total += amount
-        tax_entries.append({
-            "code": tax.code,
-            "rate": str(tax.rate),
-            "taxable_amount": format_cents(taxable[tax.code]),
-            "amount": format_cents(amount),
-        })
+        tax_entries.append(
+            {
+                "code": tax.code,
+                "rate": str(tax.rate),
+                "taxable_amount": format_cents(taxable[tax.code]),
+                "amount": format_cents(amount),
+            }
+        )
     exact = subtotal + tax_total
     total = cash_round(exact) if payment_method == "cash" else exact
     return {

@@ -114,7 +114,9 @@ def _check_semantics(doc: dict[str, Any], known: KnownEntities, taxes: TaxTable)
     try:
         occurred_at = datetime.fromisoformat(doc["occurred_at"])
     except ValueError:
-        raise Rejection("schema_violation", f"occurred_at {doc['occurred_at']!r} is not a date-time") from None
+        raise Rejection(
+            "schema_violation", f"occurred_at {doc['occurred_at']!r} is not a date-time"
+        ) from None
     local_date = occurred_at.date()
     try:
         in_force = taxes.taxes_on(province, local_date)
@@ -130,63 +132,118 @@ def _check_semantics(doc: dict[str, Any], known: KnownEntities, taxes: TaxTable)
             taxable[code] = taxable.get(code, Decimal(0)) + item.line_total
         subtotal += item.line_total
         items.append(item)
-    _expect(Decimal(doc["subtotal"]) == subtotal, "arithmetic", f"subtotal {doc['subtotal']} is not Σ line_total {subtotal}")
+    _expect(
+        Decimal(doc["subtotal"]) == subtotal,
+        "arithmetic",
+        f"subtotal {doc['subtotal']} is not Σ line_total {subtotal}",
+    )
     tax_total = _check_taxes(doc["taxes"], taxable, {t.code: t.rate for t in in_force})
-    _expect(Decimal(doc["tax_total"]) == tax_total, "arithmetic", f"tax_total {doc['tax_total']} is not Σ tax amounts {tax_total}")
+    _expect(
+        Decimal(doc["tax_total"]) == tax_total,
+        "arithmetic",
+        f"tax_total {doc['tax_total']} is not Σ tax amounts {tax_total}",
+    )
     exact = subtotal + tax_total
     total = Decimal(doc["total"])
-    if doc["payment_method"] == "cash":
-        expected_total = Decimal(cash_round(cents_of(exact))) / 100
-    else:
-        expected_total = exact
-    _expect(total == expected_total, "arithmetic", f"total {total} should be {expected_total} for {doc['payment_method']}")
+    expected_total = Decimal(cash_round(cents_of(exact))) / 100 if doc["payment_method"] == "cash" else exact
+    _expect(
+        total == expected_total,
+        "arithmetic",
+        f"total {total} should be {expected_total} for {doc['payment_method']}",
+    )
     rounding = Decimal(doc["rounding"])
     _expect(rounding == total - exact, "arithmetic", f"rounding {rounding} should be {total - exact}")
     return ValidTransaction(
-        transaction_id=UUID(doc["transaction_id"]), store_id=store_id, register_id=doc["register_id"],
-        customer_id=customer_id, payment_method=doc["payment_method"], occurred_at=occurred_at,
-        local_date=local_date, subtotal=subtotal, tax_total=tax_total, rounding=rounding, total=total,
+        transaction_id=UUID(doc["transaction_id"]),
+        store_id=store_id,
+        register_id=doc["register_id"],
+        customer_id=customer_id,
+        payment_method=doc["payment_method"],
+        occurred_at=occurred_at,
+        local_date=local_date,
+        subtotal=subtotal,
+        tax_total=tax_total,
+        rounding=rounding,
+        total=total,
         items=tuple(items),
     )
 
 
-def _check_item(raw: dict[str, Any], expected_no: int, known: KnownEntities, in_force: Any,
-                province: str, local_date: date) -> ValidItem:
+def _check_item(
+    raw: dict[str, Any],
+    expected_no: int,
+    known: KnownEntities,
+    in_force: Any,
+    province: str,
+    local_date: date,
+) -> ValidItem:
     sku = raw["sku"]
     product = known.products.get(sku)
     if product is None:
         raise Rejection("unknown_sku", f"line {expected_no}: SKU {sku!r} is not in the warehouse")
     category, unit = product
-    _expect(raw["line_no"] == expected_no, "schema_violation", f"line numbers must run 1, 2, …; found {raw['line_no']} at {expected_no}")
-    _expect(raw["category"] == category, "wrong_category", f"line {expected_no}: SKU {sku} is {category}, not {raw['category']}")
+    _expect(
+        raw["line_no"] == expected_no,
+        "schema_violation",
+        f"line numbers must run 1, 2, …; found {raw['line_no']} at {expected_no}",
+    )
+    _expect(
+        raw["category"] == category,
+        "wrong_category",
+        f"line {expected_no}: SKU {sku} is {category}, not {raw['category']}",
+    )
     quantity = Decimal(raw["quantity"])
     _expect(quantity > 0, "arithmetic", f"line {expected_no}: quantity {quantity} is not positive")
-    _expect(unit == "kg" or quantity == quantity.to_integral_value(), "arithmetic",
-            f"line {expected_no}: SKU {sku} is sold each, not by weight ({quantity})")
+    _expect(
+        unit == "kg" or quantity == quantity.to_integral_value(),
+        "arithmetic",
+        f"line {expected_no}: SKU {sku} is sold each, not by weight ({quantity})",
+    )
     unit_price, discount = Decimal(raw["unit_price"]), Decimal(raw["discount"])
     gross = round_half_up(quantity * unit_price)
     _expect(discount <= gross, "arithmetic", f"line {expected_no}: discount {discount} exceeds {gross}")
     line_total = Decimal(raw["line_total"])
-    _expect(line_total == gross - discount, "arithmetic",
-            f"line {expected_no}: line_total {line_total} is not {quantity} × {unit_price} − {discount} = {gross - discount}")
+    _expect(
+        line_total == gross - discount,
+        "arithmetic",
+        f"line {expected_no}: line_total {line_total} is not "
+        f"{quantity} × {unit_price} − {discount} = {gross - discount}",
+    )
     codes = tuple(t.code for t in in_force if category in t.categories)
-    _expect(sorted(raw["taxes"]) == sorted(codes), "tax",
-            f"line {expected_no}: {category} in {province} on {local_date} carries {list(codes)}, not {raw['taxes']}")
+    _expect(
+        sorted(raw["taxes"]) == sorted(codes),
+        "tax",
+        f"line {expected_no}: {category} in {province} on {local_date} "
+        f"carries {list(codes)}, not {raw['taxes']}",
+    )
     return ValidItem(expected_no, sku, quantity.quantize(MILLI), unit_price, discount, line_total, codes)
 
 
-def _check_taxes(entries: list[dict[str, Any]], taxable: dict[str, Decimal], rates: dict[str, Decimal]) -> Decimal:
+def _check_taxes(
+    entries: list[dict[str, Any]], taxable: dict[str, Decimal], rates: dict[str, Decimal]
+) -> Decimal:
     seen = [e["code"] for e in entries]
-    _expect(sorted(seen) == sorted(taxable), "tax", f"taxes list {seen}, but the lines carry {sorted(taxable)}")
+    _expect(
+        sorted(seen) == sorted(taxable),
+        "tax",
+        f"taxes list {seen}, but the lines carry {sorted(taxable)}",
+    )
     total = Decimal(0)
     for entry in entries:
         code, rate = entry["code"], Decimal(entry["rate"])
         _expect(rate == rates[code], "tax", f"{code} rate {rate} is not the {rates[code]} in force")
         base = Decimal(entry["taxable_amount"])
-        _expect(base == taxable[code], "arithmetic", f"{code} taxable_amount {base} is not {taxable[code]}")
+        _expect(
+            base == taxable[code],
+            "arithmetic",
+            f"{code} taxable_amount {base} is not {taxable[code]}",
+        )
         amount = Decimal(entry["amount"])
-        _expect(amount == round_half_up(rate * base), "arithmetic",
-                f"{code} amount {amount} is not {rate} × {base} = {round_half_up(rate * base)}")
+        _expect(
+            amount == round_half_up(rate * base),
+            "arithmetic",
+            f"{code} amount {amount} is not {rate} × {base} = {round_half_up(rate * base)}",
+        )
         total += amount
     return total
 

@@ -79,10 +79,17 @@ def stores() -> tuple[Store, ...]:
         sorted(
             (
                 Store(
-                    store_id=r["store_id"], name=r["name"], address=r["address"], city=r["city"],
-                    province=r["province"], postal_code=r["postal_code"], timezone=r["timezone"],
-                    latitude=Decimal(r["latitude"]), longitude=Decimal(r["longitude"]),
-                    floor_area_m2=int(r["floor_area_m2"]), opens=time.fromisoformat(r["opens"]),
+                    store_id=r["store_id"],
+                    name=r["name"],
+                    address=r["address"],
+                    city=r["city"],
+                    province=r["province"],
+                    postal_code=r["postal_code"],
+                    timezone=r["timezone"],
+                    latitude=Decimal(r["latitude"]),
+                    longitude=Decimal(r["longitude"]),
+                    floor_area_m2=int(r["floor_area_m2"]),
+                    opens=time.fromisoformat(r["opens"]),
                     closes=time.fromisoformat(r["closes"]),
                 )
                 for r in rows
@@ -99,8 +106,14 @@ def products() -> tuple[Product, ...]:
     return tuple(
         sorted(
             (
-                Product(sku=r["sku"], name=r["name"], category=r["category"], unit=r["unit"],
-                        unit_price=Decimal(r["unit_price"]), popularity=int(r["popularity"]))
+                Product(
+                    sku=r["sku"],
+                    name=r["name"],
+                    category=r["category"],
+                    unit=r["unit"],
+                    unit_price=Decimal(r["unit_price"]),
+                    popularity=int(r["popularity"]),
+                )
                 for r in rows
             ),
             key=lambda p: p.sku,
@@ -113,8 +126,13 @@ def payment_options() -> tuple[PaymentOption, ...]:
     """The payment methods the contract allows, in contract order."""
     by_method = {r["payment_method"]: r for r in read_csv("payment_options.csv")}
     return tuple(
-        PaymentOption(m, by_method[m]["name"], by_method[m]["kind"],
-                      by_method[m]["settles_to_cent"] == "true", by_method[m]["description"])
+        PaymentOption(
+            m,
+            by_method[m]["name"],
+            by_method[m]["kind"],
+            by_method[m]["settles_to_cent"] == "true",
+            by_method[m]["description"],
+        )
         for m in PAYMENT_METHODS
     )
 

@@ -89,9 +89,9 @@ class TaxTable:
         for rate in self.rates:
             if rate.province == province and rate.in_force(day):
                 covered = frozenset(
-                    c for c in CATEGORIES
-                    if any(rule.code == rate.code and rule.covers(province, c, day)
-                           for rule in self.rules)
+                    c
+                    for c in CATEGORIES
+                    if any(rule.code == rate.code and rule.covers(province, c, day) for rule in self.rules)
                 )
                 applied.append(AppliedTax(rate.code, rate.rate, covered))
         result = tuple(sorted(applied, key=lambda t: TAX_CODES.index(t.code)))
@@ -107,13 +107,25 @@ class TaxTable:
 def tax_table() -> TaxTable:
     """The shipped tax law, read once."""
     rates = [
-        TaxRate(r["province"], r["tax_code"], Decimal(r["rate"]), date.fromisoformat(r["effective_from"]),
-                _day(r["effective_to"]), r["source"])
+        TaxRate(
+            r["province"],
+            r["tax_code"],
+            Decimal(r["rate"]),
+            date.fromisoformat(r["effective_from"]),
+            _day(r["effective_to"]),
+            r["source"],
+        )
         for r in read_csv("tax_rates.csv")
     ]
     rules = [
-        TaxRule(r["tax_code"], r["province"], frozenset(r["categories"].split()),
-                date.fromisoformat(r["effective_from"]), _day(r["effective_to"]), r["source"])
+        TaxRule(
+            r["tax_code"],
+            r["province"],
+            frozenset(r["categories"].split()),
+            date.fromisoformat(r["effective_from"]),
+            _day(r["effective_to"]),
+            r["source"],
+        )
         for r in read_csv("tax_rules.csv")
     ]
     return TaxTable(rates, rules)

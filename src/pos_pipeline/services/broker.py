@@ -76,16 +76,12 @@ def _wait_ready(proc: subprocess.Popen[bytes], port: int, logfile: Path) -> None
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ServiceError(
-                f"the broker exited with code {proc.returncode}:\n{log_tail(logfile)}"
-            )
+            raise ServiceError(f"the broker exited with code {proc.returncode}:\n{log_tail(logfile)}")
         if port_open(LOOPBACK, port) and _answers(bootstrap):
             return
         time.sleep(0.05)
     _terminate(proc.pid)
-    raise ServiceError(
-        f"the broker did not answer within {START_TIMEOUT:.0f} s:\n{log_tail(logfile)}"
-    )
+    raise ServiceError(f"the broker did not answer within {START_TIMEOUT:.0f} s:\n{log_tail(logfile)}")
 
 
 def _terminate(pid: int) -> None:

@@ -130,8 +130,7 @@ def resolve_database_url(settings: Settings) -> str:
     url = _embedded_address(_home(settings), "postgres")
     if url is None:
         raise ServiceError(
-            "the embedded PostgreSQL is not running: "
-            "run `pos services start` or set POS_DATABASE_URL"
+            "the embedded PostgreSQL is not running: run `pos services start` or set POS_DATABASE_URL"
         )
     return url
 
@@ -143,8 +142,7 @@ def resolve_bootstrap_servers(settings: Settings) -> str:
     bootstrap = _embedded_address(_home(settings), "broker")
     if bootstrap is None:
         raise ServiceError(
-            "the embedded broker is not running: "
-            "run `pos services start` or set POS_KAFKA_BOOTSTRAP_SERVERS"
+            "the embedded broker is not running: run `pos services start` or set POS_KAFKA_BOOTSTRAP_SERVERS"
         )
     return bootstrap
 

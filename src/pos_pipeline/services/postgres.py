@@ -148,9 +148,7 @@ def _initdb(pgdata: Path, user: str | None) -> None:
 
 def _create_database(port: int) -> None:
     try:
-        with psycopg.connect(
-            database_url(port, "postgres"), autocommit=True, connect_timeout=10
-        ) as conn:
+        with psycopg.connect(database_url(port, "postgres"), autocommit=True, connect_timeout=10) as conn:
             found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
             if found.fetchone() is None:
                 log.info("creating database %s", DATABASE)

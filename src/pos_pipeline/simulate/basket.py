@@ -60,7 +60,6 @@ class BasketModel:
             line = Line(product.sku, product.category, quantity, weighed, product.price_cents)
             if product.sku in on_promotion:
                 discount = div_round_half_up(line.gross_cents * PROMOTION_DISCOUNT_PERCENT, 100)
-                line = Line(product.sku, product.category, quantity, weighed, product.price_cents,
-                            discount)
+                line = Line(product.sku, product.category, quantity, weighed, product.price_cents, discount)
             lines.append(line)
         return lines

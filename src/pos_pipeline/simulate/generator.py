@@ -53,8 +53,12 @@ def backfill_window(first_day: date, days: int | None) -> Window:
         return Window(start=start, first_day=first_day)
     end_day = date.fromordinal(first_day.toordinal() + days)
     until = max(local_midnight(end_day, s.zone) for s in chain)
-    return Window(start=start, first_day=first_day,
-                  last_day=date.fromordinal(end_day.toordinal() - 1), until=until)
+    return Window(
+        start=start,
+        first_day=first_day,
+        last_day=date.fromordinal(end_day.toordinal() - 1),
+        until=until,
+    )
 
 
 class TransactionGenerator:
@@ -85,8 +89,11 @@ class TransactionGenerator:
                 continue
             if window.last_day is not None and day > window.last_day:
                 continue
-            yield Event(arrival.store.store_id.encode(),
-                        orjson.dumps(self.transaction(arrival.store, local)), t)
+            yield Event(
+                arrival.store.store_id.encode(),
+                orjson.dumps(self.transaction(arrival.store, local)),
+                t,
+            )
 
     def transaction(self, store: Store, local: datetime) -> dict[str, Any]:
         """One checkout at ``store`` at local time ``local``, as a contract-v1 object."""

@@ -96,8 +96,12 @@ def _window(options: SimulationOptions) -> tuple[Window, bool]:
     return Window(start=now, until=until), True
 
 
-def run_simulation(options: SimulationOptions, sink: Sink, stop: threading.Event | None = None,
-                   progress: list[int] | None = None) -> int:
+def run_simulation(
+    options: SimulationOptions,
+    sink: Sink,
+    stop: threading.Event | None = None,
+    progress: list[int] | None = None,
+) -> int:
     """Generate into ``sink`` until the count, the window or ``stop`` ends it; return the count."""
     options.validate()
     window, realtime = _window(options)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from pos_pipeline.reference.catalogue import Store, stores
@@ -84,4 +84,4 @@ def to_local(timestamp: float, store: Store) -> datetime:
 
 def utc_now() -> float:
     """The wall clock, in UTC epoch seconds."""
-    return datetime.now(tz=timezone.utc).timestamp()
+    return datetime.now(tz=UTC).timestamp()

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import psycopg
 import sqlalchemy
+import sqlalchemy.exc
 from sqlalchemy.engine import Engine, make_url
 
 from pos_pipeline.config import mask_url
@@ -38,11 +39,15 @@ def connect(libpq_url: str, *, autocommit: bool = False) -> psycopg.Connection[t
     try:
         return psycopg.connect(libpq_url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.Error as exc:
-        raise DatabaseError(f"cannot connect to PostgreSQL at {mask_url(libpq_url)}: {first_line(exc)}") from exc
+        raise DatabaseError(
+            f"cannot connect to PostgreSQL at {mask_url(libpq_url)}: {first_line(exc)}"
+        ) from exc
 
 
 @contextmanager
-def connection(libpq_url: str, *, autocommit: bool = False) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+def connection(
+    libpq_url: str, *, autocommit: bool = False
+) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """A connection that is closed afterwards; driver errors become DatabaseError."""
     conn = connect(libpq_url, autocommit=autocommit)
     try:
@@ -50,3 +55,17 @@ def connection(libpq_url: str, *, autocommit: bool = False) -> Iterator[psycopg.
             yield conn
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"PostgreSQL at {mask_url(libpq_url)} failed: {first_line(exc)}") from exc
+
+
+@contextmanager
+def translated_errors(libpq_url: str, doing: str) -> Iterator[None]:
+    """Turn SQLAlchemy and psycopg errors inside the block into one-line DatabaseErrors."""
+    try:
+        yield
+    except sqlalchemy.exc.OperationalError as exc:
+        raise DatabaseError(
+            f"cannot connect to PostgreSQL at {mask_url(libpq_url)}: {first_line(exc.orig or exc)}"
+        ) from exc
+    except (sqlalchemy.exc.DBAPIError, psycopg.Error) as exc:
+        cause = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig else exc
+        raise DatabaseError(f"{doing} failed on {mask_url(libpq_url)}: {first_line(cause)}") from exc

