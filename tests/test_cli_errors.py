@@ -115,3 +115,25 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = run_pos(["--debug", "db", "init"], env, tmp_path)
     assert result.returncode != 0
     assert "Traceback" in result.stderr
+
+
+def test_bad_kafka_client_property(tmp_path: Path, bootstrap: str) -> None:
+    env = pos_env(tmp_path, POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap, POS_KAFKA_NO_SUCH_PROPERTY="1")
+    assert_one_line_error(
+        run_pos(["simulate", "--count", "1"], env, tmp_path),
+        1,
+        "invalid Kafka client setting",
+        "no.such.property",
+    )
+
+
+def test_consume_into_an_uninitialised_database(
+    tmp_path: Path, bootstrap: str, empty_database_url: str
+) -> None:
+    env = pos_env(tmp_path, POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap, POS_DATABASE_URL=empty_database_url)
+    assert_one_line_error(
+        run_pos(["consume", "--idle-exit", "1"], env, tmp_path),
+        1,
+        "has no warehouse schema",
+        "run `pos db init`",
+    )

@@ -34,7 +34,6 @@ from pos_pipeline.services.state import (
 )
 
 
-
 @pytest.fixture
 def external_url(services: Endpoints) -> str:
     """A PostgreSQL these settings did not start: the machine's if configured, else the session's."""

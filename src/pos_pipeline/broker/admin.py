@@ -9,7 +9,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from pos_pipeline.broker.config import LIBRDKAFKA_LOG, admin_config, consumer_config
+from pos_pipeline.broker.config import admin_config, consumer_config, make_client
 from pos_pipeline.errors import BrokerError
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ METADATA_TIMEOUT_S = 10.0
 
 
 def _admin(bootstrap: str, overrides: Mapping[str, str]) -> AdminClient:
-    return AdminClient(admin_config(bootstrap, overrides), logger=LIBRDKAFKA_LOG)
+    return make_client(AdminClient, admin_config(bootstrap, overrides))
 
 
 def topic_partitions(bootstrap: str, overrides: Mapping[str, str]) -> dict[str, int]:
@@ -56,7 +56,7 @@ def ensure_topics(
 
 def end_offsets(bootstrap: str, overrides: Mapping[str, str], topic: str) -> dict[int, int]:
     """The high watermark of every partition of ``topic``."""
-    consumer = Consumer(consumer_config(bootstrap, "pos-watermarks", overrides), logger=LIBRDKAFKA_LOG)
+    consumer = make_client(Consumer, consumer_config(bootstrap, "pos-watermarks", overrides))
     try:
         metadata = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
         if topic not in metadata.topics or metadata.topics[topic].error is not None:

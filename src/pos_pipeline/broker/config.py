@@ -7,7 +7,14 @@ so SASL/SSL, timeouts or batching can be tuned without code changes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from confluent_kafka import KafkaException
+
+from pos_pipeline.errors import ConfigError
+
+Client = TypeVar("Client")
 
 #: librdkafka's own log lines (reconnects, transport errors) are routed here rather than
 #: written to stderr; our errors already say what failed, so the CLI shows these only
@@ -65,3 +72,13 @@ def consumer_config(bootstrap: str, group: str, overrides: Mapping[str, str]) ->
 def admin_config(bootstrap: str, overrides: Mapping[str, str]) -> ClientConfig:
     """An admin client; only connection and security properties matter to it."""
     return _merge({"bootstrap.servers": bootstrap}, overrides)
+
+
+def make_client(factory: Callable[..., Client], config: ClientConfig) -> Client:
+    """Build a confluent-kafka client; a bad ``POS_KAFKA_*`` property becomes a ConfigError."""
+    try:
+        return factory(config, logger=LIBRDKAFKA_LOG)
+    except (KafkaException, ValueError, TypeError) as exc:
+        detail: Any = exc.args[0] if exc.args else exc
+        text = detail.str() if hasattr(detail, "str") else str(detail)
+        raise ConfigError(f"invalid Kafka client setting: {text}") from None

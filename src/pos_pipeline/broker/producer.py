@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from pos_pipeline.broker.config import LIBRDKAFKA_LOG, producer_config
+from pos_pipeline.broker.config import make_client, producer_config
 from pos_pipeline.errors import BrokerError, DeliveryError
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ class Publisher:
 
     def __init__(self, bootstrap: str, overrides: Mapping[str, str]) -> None:
         self.bootstrap = bootstrap
-        self._producer = Producer(producer_config(bootstrap, overrides), logger=LIBRDKAFKA_LOG)
+        self._producer = make_client(Producer, producer_config(bootstrap, overrides))
         self.sent = 0
         self.delivered = 0
         self.failed = 0

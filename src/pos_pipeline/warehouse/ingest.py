@@ -26,7 +26,7 @@ from types import FrameType
 import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from pos_pipeline.broker.config import LIBRDKAFKA_LOG, consumer_config
+from pos_pipeline.broker.config import consumer_config, make_client
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.config import mask_url
 from pos_pipeline.contract.validate import KnownEntities, Rejection, check, decode
@@ -34,6 +34,7 @@ from pos_pipeline.errors import BrokerError, DatabaseError
 from pos_pipeline.reference.tax import tax_table
 from pos_pipeline.warehouse.db import connect, first_line
 from pos_pipeline.warehouse.loader import BatchLoader, Incoming
+from pos_pipeline.warehouse.migrate import require_current_schema
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +103,13 @@ class Ingestor:
         self.options = options
         self.stats = IngestStats()
         self.stop = threading.Event()
+        require_current_schema(database_url)
         self._conn = connect(database_url)
         self._loader = BatchLoader(self._conn)
         self._known = known_entities(self._conn)
         self._taxes = tax_table()
         self._dlq = Publisher(bootstrap, kafka_overrides)
-        self._consumer = Consumer(
-            consumer_config(bootstrap, options.group, kafka_overrides), logger=LIBRDKAFKA_LOG
-        )
+        self._consumer = make_client(Consumer, consumer_config(bootstrap, options.group, kafka_overrides))
         self._last_activity = time.monotonic()
         self._assigned = False
 

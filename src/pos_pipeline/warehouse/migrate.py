@@ -9,6 +9,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from pos_pipeline.config import mask_url
+from pos_pipeline.errors import DatabaseError
 from pos_pipeline.warehouse.db import make_engine, translated_errors
 
 
@@ -46,3 +48,11 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
+
+
+def require_current_schema(libpq_url: str) -> None:
+    """Raise DatabaseError unless the warehouse is migrated to this package's newest revision."""
+    current, head = current_revision(libpq_url), head_revision()
+    if current != head:
+        state = "has no warehouse schema" if current is None else f"is at schema revision {current}"
+        raise DatabaseError(f"{mask_url(libpq_url)} {state}, not {head}: run `pos db init`")
