@@ -185,7 +185,8 @@ class Ingestor:
                 good.append(Incoming(tx, _published_at(msg)))
             except Rejection as rejection:
                 self._dead_letter(msg, rejection)
-        self._load_with_retry(good)
+        if not self._load_with_retry(good):
+            return
         self._dlq.flush()
         offsets: dict[tuple[str, int], int] = {}
         for msg in records:
@@ -210,7 +211,8 @@ class Ingestor:
         self.stats.dead_letters += 1
         log.info("dead letter at %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), rejection)
 
-    def _load_with_retry(self, batch: list[Incoming]) -> None:
+    def _load_with_retry(self, batch: list[Incoming]) -> bool:
+        """Load and commit ``batch``, waiting out database outages; False if stopped meanwhile."""
         backoff = 0.5
         while True:
             try:
@@ -218,28 +220,34 @@ class Ingestor:
                 self._conn.commit()
                 self.stats.loaded += result.inserted
                 self.stats.duplicates += result.duplicates
-                return
+                return True
             except psycopg.OperationalError as exc:
                 log.warning("database unavailable (%s); retrying in %.1f s", first_line(exc), backoff)
-                self._reconnect_after(backoff)
+                if not self._reconnect(backoff):
+                    return False
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
             except psycopg.Error as exc:
                 self._conn.rollback()
                 raise DatabaseError(f"loading a batch failed: {first_line(exc)}") from exc
 
-    def _reconnect_after(self, delay: float) -> None:
-        time.sleep(delay)
+    def _reconnect(self, delay: float) -> bool:
+        """Reconnect after ``delay``, retrying with backoff; False if stopped first."""
         with contextlib.suppress(psycopg.Error):
             self._conn.close()
-        while True:
+        while not self.stop.wait(delay):
             try:
                 self._conn = connect(self.database_url)
                 self._loader = BatchLoader(self._conn)
-                log.info("reconnected to PostgreSQL at %s", mask_url(self.database_url))
-                return
-            except DatabaseError as exc:
-                log.warning("%s; retrying in %.1f s", exc, MAX_BACKOFF_S)
-                time.sleep(MAX_BACKOFF_S)
+                log.warning("reconnected to PostgreSQL at %s", mask_url(self.database_url))
+                return True
+            except (DatabaseError, psycopg.Error) as exc:
+                log.warning("still no database (%s); retrying in %.1f s", exc, delay)
+                delay = min(delay * 2, MAX_BACKOFF_S)
+        log.warning(
+            "stopped while the database was unavailable: the batch is abandoned, "
+            "its offsets are not committed and it will be read again"
+        )
+        return False
 
     def _commit_offsets(self, offsets: list[TopicPartition]) -> None:
         try:
