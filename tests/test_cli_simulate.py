@@ -8,18 +8,8 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from pos_cli import pos_env, run_pos
-from pos_pipeline.contract.validate import KnownEntities, check, decode
-from pos_pipeline.reference.catalogue import products, stores
-from pos_pipeline.reference.customers import customers
+from pos_pipeline.contract.validate import check, decode, reference_entities
 from pos_pipeline.reference.tax import tax_table
-
-
-def known() -> KnownEntities:
-    return KnownEntities(
-        {s.store_id: s.province for s in stores()},
-        {p.sku: (p.category, p.unit) for p in products()},
-        frozenset(c.customer_id for c in customers()),
-    )
 
 
 def read_all_with_kafka_python(bootstrap: str, topic: str, expected: int) -> list[tuple[bytes, bytes]]:
@@ -50,7 +40,7 @@ def test_simulate_publishes_contract_messages_keyed_by_store(
 
     records = read_all_with_kafka_python(bootstrap, topic, 5000)
     assert len(records) == 5000
-    entities, taxes = known(), tax_table()
+    entities, taxes = reference_entities(), tax_table()
     ids = set()
     for key, value in records:
         tx = check(decode(value), entities, taxes)  # raises on any contract violation

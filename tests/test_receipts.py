@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pos_pipeline.contract.receipt import Line, build_receipt, rate_scaled
-from pos_pipeline.contract.validate import KnownEntities, check
+from pos_pipeline.contract.validate import KnownEntities, check, reference_entities
 from pos_pipeline.money import round_half_up
 from pos_pipeline.reference.catalogue import (
     PAYMENT_METHODS,
@@ -30,11 +30,7 @@ CHIPS = "200001"  # snacks, each, 4.79
 
 @cache
 def known() -> KnownEntities:
-    return KnownEntities(
-        stores={s.store_id: s.province for s in stores()},
-        products={p.sku: (p.category, p.unit) for p in products()},
-        customers=frozenset(c.customer_id for c in customers()),
-    )
+    return reference_entities()
 
 
 def sku_of(category: str, unit: str = "each") -> str:

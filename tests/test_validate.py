@@ -20,11 +20,11 @@ from pos_pipeline.contract.validate import (
     ValidTransaction,
     check,
     decode,
+    reference_entities,
 )
 from pos_pipeline.money import CENT, cash_round, cents_of, round_half_up
-from pos_pipeline.reference.catalogue import Store, products, products_by_sku, stores
+from pos_pipeline.reference.catalogue import Store, products_by_sku, stores
 from pos_pipeline.reference.categories import ZERO_RATED
-from pos_pipeline.reference.customers import customers
 from pos_pipeline.reference.tax import tax_table
 from pos_pipeline.simulate.generator import TransactionGenerator
 from pos_pipeline.simulate.run import JsonLinesSink, SimulationOptions, run_simulation
@@ -35,11 +35,7 @@ ONE_MIB = 1_048_576  # the contract's message size limit
 
 @cache
 def known() -> KnownEntities:
-    return KnownEntities(
-        stores={s.store_id: s.province for s in stores()},
-        products={p.sku: (p.category, p.unit) for p in products()},
-        customers=frozenset(c.customer_id for c in customers()),
-    )
+    return reference_entities()
 
 
 def store_in(province: str) -> Store:

