@@ -23,9 +23,9 @@ def publish(bootstrap: str, topic: str, count: int, seed: int = 3) -> list[dict[
     sent: list[dict[str, object]] = []
 
     class Recording(KafkaSink):
-        def write(self, event):  # type: ignore[no-untyped-def]
-            sent.append(orjson.loads(event.value))
-            super().write(event)
+        def write_day(self, batch):  # type: ignore[no-untyped-def]
+            sent.extend(orjson.loads(value) for value in batch.values)
+            super().write_day(batch)
 
     run_simulation(
         SimulationOptions(seed=seed, count=count, start=START, scale=0.05),

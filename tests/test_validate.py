@@ -26,7 +26,7 @@ from pos_pipeline.money import CENT, cash_round, cents_of, round_half_up
 from pos_pipeline.reference.catalogue import Store, products_by_sku, stores
 from pos_pipeline.reference.categories import ZERO_RATED
 from pos_pipeline.reference.tax import tax_table
-from pos_pipeline.simulate.generator import TransactionGenerator
+from pos_pipeline.simulate.engine import ChainSimulator
 from pos_pipeline.simulate.run import JsonLinesSink, SimulationOptions, run_simulation
 
 Doc = dict[str, Any]
@@ -42,21 +42,24 @@ def store_in(province: str) -> Store:
     return next(s for s in stores() if s.province == province)
 
 
+@cache
+def simulated_day(day: date, seed: int) -> tuple[bytes, ...]:
+    """Every checkout the simulator rings up on ``day``."""
+    return tuple(ChainSimulator(f"{seed}", 1.0).day(day).values)
+
+
 def generated(
     province: str = "ON",
     local: datetime = datetime(2025, 6, 2, 12, 0),
     want: Callable[[Doc], bool] | None = None,
     seed: int = 11,
 ) -> Doc:
-    """A fresh copy of the first generated transaction at ``province`` that satisfies ``want``."""
-    store = store_in(province)
-    generator = TransactionGenerator(seed, 1.0)
-    at = local.replace(tzinfo=store.zone)
-    for _ in range(1000):
-        doc = generator.transaction(store, at)
-        if want is None or want(doc):
-            copy: Doc = orjson.loads(orjson.dumps(doc))
-            return copy
+    """A fresh copy of the first simulated checkout in ``province`` that day that satisfies ``want``."""
+    store_ids = {s.store_id for s in stores() if s.province == province}
+    for body in simulated_day(local.date(), seed):
+        doc: Doc = orjson.loads(body)
+        if doc["store_id"] in store_ids and (want is None or want(doc)):
+            return doc
     raise AssertionError("the generator never produced the wanted transaction")
 
 

@@ -14,9 +14,10 @@ from rich.table import Table
 from pos_pipeline.broker.admin import ensure_topics
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.config import Settings
+from pos_pipeline.reference.catalogue import stores
 from pos_pipeline.services import start_services, stop_services
 from pos_pipeline.simulate.run import KafkaSink, SimulationOptions, run_simulation
-from pos_pipeline.simulate.traffic import chain_daily_transactions
+from pos_pipeline.simulate.schedule import chain_daily_transactions
 from pos_pipeline.warehouse.db import connection
 from pos_pipeline.warehouse.ingest import IngestOptions, Ingestor
 from pos_pipeline.warehouse.setup import init_warehouse
@@ -92,7 +93,7 @@ def _simulate_and_load(
     published = [0]
     stop = threading.Event()
     # Spread the requested count over about a week of the chain's traffic.
-    scale = transactions / (DEMO_DAYS * chain_daily_transactions(1.0))
+    scale = transactions / (DEMO_DAYS * chain_daily_transactions(stores(), 1.0))
     options = SimulationOptions(seed=seed, count=transactions, start=start, scale=scale)
     sink = KafkaSink(Publisher(bootstrap, settings.kafka), settings.topic)
     simulator = _Worker("simulator", lambda: run_simulation(options, sink, stop, published))

@@ -1,20 +1,23 @@
-"""Driving the generator: how many, over which window, how fast, and into which sink."""
+"""Driving the chain simulator: which days, how many, how fast, and into which sink."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import IO, Protocol
+from zoneinfo import ZoneInfo
 
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.errors import ConfigError
 from pos_pipeline.reference.tax import tax_table
-from pos_pipeline.simulate.generator import Event, TransactionGenerator, Window, backfill_window
-from pos_pipeline.simulate.traffic import utc_now
+from pos_pipeline.simulate.engine import TRANSACTION, ChainSimulator, DayBatch, Event
 
-DAY_S = 86_400.0
+DAY_MS = 86_400_000
+# The chain's "today" for real-time runs; every store's local date is this one or a neighbour.
+HEAD_OFFICE_ZONE = ZoneInfo("America/Toronto")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,51 +52,98 @@ class SimulationOptions:
 class Sink(Protocol):
     """Where events go."""
 
-    def write(self, event: Event) -> None:
-        """Accept one event."""
+    def write_day(self, batch: DayBatch) -> None:
+        """Accept a day's events (or a part of it)."""
+
+    def write_event(self, event: Event) -> None:
+        """Accept one event (paced runs)."""
 
     def close(self) -> None:
         """Flush and release; raise if anything was not delivered."""
 
 
+CHUNK = 10_000
+
+
 class JsonLinesSink:
-    """One JSON object per line, to a binary file."""
+    """Transactions as JSON lines to one stream, restocks (optionally) to another."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], inventory: IO[bytes] | None = None) -> None:
         self.stream = stream
+        self.inventory = inventory
 
-    def write(self, event: Event) -> None:
-        """Write the event's body and a newline."""
-        self.stream.write(event.value + b"\n")
+    def write_day(self, batch: DayBatch) -> None:
+        """Write each event's body and a newline to its stream."""
+        for start in range(0, len(batch.values), CHUNK):
+            self.stream.write(b"\n".join(batch.values[start : start + CHUNK]) + b"\n")
+        if self.inventory is not None and batch.restocks:
+            self.inventory.write(b"".join(r.value + b"\n" for r in batch.restocks))
+
+    def write_event(self, event: Event) -> None:
+        """Write one event's body and a newline to its stream."""
+        if event.kind == TRANSACTION:
+            self.stream.write(event.value + b"\n")
+        elif self.inventory is not None:
+            self.inventory.write(event.value + b"\n")
 
     def close(self) -> None:
-        """Flush the stream."""
+        """Flush the streams."""
         self.stream.flush()
+        if self.inventory is not None:
+            self.inventory.flush()
 
 
 class KafkaSink:
-    """Publishes each event to a topic, keyed by store."""
+    """Transactions to one topic and restocks to another, keyed by store."""
 
-    def __init__(self, publisher: Publisher, topic: str) -> None:
+    def __init__(self, publisher: Publisher, topic: str, inventory_topic: str | None = None) -> None:
         self.publisher = publisher
         self.topic = topic
+        self.inventory_topic = inventory_topic
 
-    def write(self, event: Event) -> None:
-        """Queue the event for delivery."""
-        self.publisher.publish(self.topic, event.key, event.value)
+    def write_day(self, batch: DayBatch) -> None:
+        """Queue the events for delivery."""
+        if self.inventory_topic is not None:
+            for restock in batch.restocks:
+                self.publisher.publish(self.inventory_topic, restock.key, restock.value)
+        publish, topic = self.publisher.publish, self.topic
+        for key, value in zip(batch.keys, batch.values, strict=True):
+            publish(topic, key, value)
+
+    def write_event(self, event: Event) -> None:
+        """Queue one event for delivery."""
+        topic = self.topic if event.kind == TRANSACTION else self.inventory_topic
+        if topic is not None:
+            self.publisher.publish(topic, event.key, event.value)
 
     def close(self) -> None:
         """Wait for every delivery report."""
         self.publisher.flush()
 
 
-def _window(options: SimulationOptions) -> tuple[Window, bool]:
-    """The simulated window and whether it follows the wall clock."""
+def _stream(options: SimulationOptions) -> tuple[Iterator[DayBatch], int | None, int | None]:
+    """Days of events, the first UTC instant to emit (real time), and the last (exclusive)."""
     if options.start is not None:
-        return backfill_window(options.start, options.days), False
-    now = utc_now()
-    until = now + options.days * DAY_S if options.days is not None else None
-    return Window(start=now, until=until), True
+        simulator = ChainSimulator(
+            f"{options.seed}:{options.start.isoformat()}:{options.scale}", options.scale
+        )
+        days = simulator.days(options.start)
+        if options.days is not None:
+            days = (d for _, d in zip(range(options.days), days, strict=False))
+        return days, None, None
+    now = datetime.now(tz=UTC)
+    now_ms = int(now.timestamp() * 1000)
+    # Each real-time run draws its own stream, so two runs never share transaction ids.
+    simulator = ChainSimulator(f"{options.seed}:{now_ms}:{options.scale}", options.scale)
+    days = simulator.days(now.astimezone(HEAD_OFFICE_ZONE).date())
+    if options.days is None:
+        return days, now_ms, None
+    # The window ends part-way through a local day: one more day covers it.
+    return (
+        (d for _, d in zip(range(options.days + 2), days, strict=False)),
+        now_ms,
+        now_ms + options.days * DAY_MS,
+    )
 
 
 def run_simulation(
@@ -102,31 +152,60 @@ def run_simulation(
     stop: threading.Event | None = None,
     progress: list[int] | None = None,
 ) -> int:
-    """Generate into ``sink`` until the count, the window or ``stop`` ends it; return the count."""
+    """Generate into ``sink`` until the count, the days or ``stop`` end it; return transactions."""
     options.validate()
-    window, realtime = _window(options)
-    # The stream is a function of the seed and the window, so two different
-    # backfills with one seed never share transaction ids.
-    generator = TransactionGenerator(f"{options.seed}:{window.start}:{options.scale}", options.scale)
+    days, first_ms, until_ms = _stream(options)
+    paced = options.rate is not None or first_ms is not None
     wall_start = time.monotonic()
     emitted = 0
     try:
-        for event in generator.events(window):
+        while not (stop is not None and stop.is_set()):
             if options.count is not None and emitted >= options.count:
                 break
-            if stop is not None and stop.is_set():
+            batch = next(days, None)
+            if batch is None:
                 break
-            if options.rate is not None:
-                _sleep_until(wall_start + emitted / options.rate, stop)
-            elif realtime:
-                _sleep_until(wall_start + (event.timestamp - window.start) / options.speed, stop)
-            sink.write(event)
-            emitted += 1
+            if first_ms is not None:
+                batch = batch.after(first_ms, until_ms)
+            if options.count is not None:
+                batch = batch.head(options.count - emitted)
+            if paced:
+                emitted += _paced(batch, sink, options, wall_start, first_ms, emitted, stop, progress)
+            else:
+                sink.write_day(batch)
+                emitted += len(batch.values)
             if progress is not None:
                 progress[0] = emitted
+            del batch  # keep one day in memory, not two
     finally:
         sink.close()
     return emitted
+
+
+def _paced(
+    batch: DayBatch,
+    sink: Sink,
+    options: SimulationOptions,
+    wall_start: float,
+    first_ms: int | None,
+    already: int,
+    stop: threading.Event | None,
+    progress: list[int] | None,
+) -> int:
+    sent = 0
+    for event in batch.events():
+        if stop is not None and stop.is_set():
+            break
+        if event.kind == TRANSACTION:
+            if options.rate is not None:
+                _sleep_until(wall_start + (already + sent) / options.rate, stop)
+            elif first_ms is not None:
+                _sleep_until(wall_start + (event.utc_ms - first_ms) / 1000 / options.speed, stop)
+            sent += 1
+            if progress is not None:
+                progress[0] = already + sent
+        sink.write_event(event)
+    return sent
 
 
 def _sleep_until(deadline: float, stop: threading.Event | None) -> None:

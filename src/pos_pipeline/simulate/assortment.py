@@ -1,0 +1,104 @@
+"""What shoppers pick: category mix, skewed popularity, weekly promotions, quantities."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+
+from pos_pipeline.reference.catalogue import Product
+from pos_pipeline.reference.categories import CATEGORIES
+
+# Share of basket lines per category in a Canadian supermarket basket (see docs/simulation.md).
+CATEGORY_SHARE = {
+    "produce": 0.17,
+    "dairy_eggs": 0.13,
+    "bakery": 0.08,
+    "meat_seafood": 0.10,
+    "pantry": 0.20,
+    "frozen": 0.07,
+    "baby_food": 0.01,
+    "snacks": 0.06,
+    "candy": 0.03,
+    "soft_drinks": 0.04,
+    "prepared_food": 0.03,
+    "household": 0.04,
+    "personal_care": 0.03,
+    "pet_supplies": 0.01,
+}
+PROMOTION_SHARE = 0.05
+PROMOTION_LIFT = 2.5
+PROMOTION_PERCENTS = (15, 20, 25, 30)
+FLYER_WEEKDAY = 3  # Canadian grocery flyers run Thursday to Wednesday
+# Typical kilograms per weighed purchase, by category; lognormal spread around it.
+TYPICAL_KG = {"produce": 0.9, "meat_seafood": 0.7, "prepared_food": 0.35}
+KG_SIGMA = 0.5
+UNIT_QUANTITIES = np.array([1, 2, 3, 4, 6])
+UNIT_QUANTITY_CUMULATIVE = np.cumsum([0.80, 0.14, 0.03, 0.02, 0.01])
+
+
+@dataclass(frozen=True, slots=True)
+class Flyer:
+    """A flyer week's promotions: discount percent per SKU index (0 = not on promotion)."""
+
+    starts: date
+    percent: np.ndarray
+    cumulative: np.ndarray  # cumulative pick probabilities with the promotion lift
+
+
+class Assortment:
+    """The catalogue as arrays, ready for vectorised sampling."""
+
+    def __init__(self, products: tuple[Product, ...]) -> None:
+        self.products = products
+        self.count = len(products)
+        self.category_index = np.array([CATEGORIES.index(p.category) for p in products], dtype=np.int8)
+        self.price_cents = np.array([p.price_cents for p in products], dtype=np.int64)
+        self.weighed = np.array([p.unit == "kg" for p in products])
+        self.typical_kg = np.array([TYPICAL_KG.get(p.category, 0.5) for p in products])
+        popularity = np.array([p.popularity for p in products], dtype=np.float64)
+        base = np.zeros(self.count)
+        for name, share in CATEGORY_SHARE.items():
+            members = self.category_index == CATEGORIES.index(name)
+            if members.any():
+                base[members] = share * popularity[members] / popularity[members].sum()
+        self.base_weight = base / base.sum()
+        self._flyers: dict[date, Flyer] = {}
+
+    def flyer(self, day: date) -> Flyer:
+        """The promotions in force on ``day`` (the chain's flyer: the same whatever the seed)."""
+        starts = day - timedelta(days=(day.weekday() - FLYER_WEEKDAY) % 7)
+        flyer = self._flyers.get(starts)
+        if flyer is None:
+            picker = random.Random(starts.toordinal())
+            chosen = picker.sample(range(self.count), max(1, round(self.count * PROMOTION_SHARE)))
+            percent = np.zeros(self.count, dtype=np.int64)
+            for index in chosen:
+                percent[index] = picker.choice(PROMOTION_PERCENTS)
+            weight = self.base_weight * np.where(percent > 0, PROMOTION_LIFT, 1.0)
+            cumulative = np.cumsum(weight / weight.sum())
+            cumulative[-1] = 1.0
+            flyer = Flyer(starts, percent, cumulative)
+            self._flyers = {starts: flyer}  # one flyer at a time keeps memory flat
+        return flyer
+
+    def pick(self, rng: np.random.Generator, flyer: Flyer, count: int) -> np.ndarray:
+        """``count`` SKU indices drawn by lifted popularity."""
+        return np.searchsorted(flyer.cumulative, rng.random(count), side="right").astype(np.int64)
+
+    def quantities(self, rng: np.random.Generator, skus: np.ndarray) -> np.ndarray:
+        """Quantities in thousandths: whole units, or grams for goods sold by the kilogram."""
+        units = (
+            UNIT_QUANTITIES[
+                np.searchsorted(UNIT_QUANTITY_CUMULATIVE, rng.random(len(skus)), side="right").clip(
+                    0, len(UNIT_QUANTITIES) - 1
+                )
+            ]
+            * 1000
+        )
+        kilos = self.typical_kg[skus] * np.exp(rng.normal(0.0, KG_SIGMA, len(skus)) - KG_SIGMA**2 / 2)
+        grams = np.clip(np.rint(kilos * 1000), 50, 5000).astype(np.int64)
+        chosen: np.ndarray = np.where(self.weighed[skus], grams, units)
+        return chosen

@@ -1,0 +1,199 @@
+"""Fast JSON encoding of contract-v1 transactions and restock events.
+
+The generator produces ten thousands of receipts a second, so encoding avoids
+building dictionaries: strings are assembled from precomputed pieces (money
+and clock tables, one cached fragment per distinct unit-priced line). The
+output is compact JSON, parsed identically to ``orjson.dumps`` of the
+reference builder in :mod:`pos_pipeline.contract.receipt` (a test holds
+them to that).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pos_pipeline.money import format_cents, format_millis
+from pos_pipeline.reference.catalogue import PAYMENT_METHODS, Product
+
+MONEY_TABLE_SIZE = 100_000
+_MONEY = [format_cents(c) for c in range(MONEY_TABLE_SIZE)]
+_CLOCK = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)]
+_MILLIS = [f".{m:03d}" for m in range(1000)]
+_LINE_NO = [f'{{"line_no":{n},' for n in range(1, 1001)]
+MAX_WEIGHED_MILLIS = 5000
+_KILOGRAMS = np.array([format_millis(m) for m in range(MAX_WEIGHED_MILLIS + 1)], dtype=object)
+
+
+def money(cents: int) -> str:
+    """Two-decimal string of integer cents."""
+    return _MONEY[cents] if 0 <= cents < MONEY_TABLE_SIZE else format_cents(cents)
+
+
+def clock(local_ms: int) -> str:
+    """``HH:MM:SS.mmm`` of milliseconds since local midnight."""
+    seconds, millis = divmod(local_ms, 1000)
+    return _CLOCK[seconds] + _MILLIS[millis]
+
+
+def uuid_texts(raw: np.ndarray) -> np.ndarray:
+    """Canonical 8-4-4-4-12 strings of an (n, 16) uint8 array of UUIDs (an object array)."""
+    digits = np.frombuffer(raw.tobytes().hex().encode(), dtype="S1").reshape(len(raw), 32)
+    dashed = np.full((len(raw), 36), b"-", dtype="S1")
+    dashed[:, [*range(8), *range(9, 13), *range(14, 18), *range(19, 23), *range(24, 36)]] = digits
+    texts: np.ndarray = np.frombuffer(dashed.tobytes(), dtype="S36").astype("U36").astype(object)
+    return texts
+
+
+def tax_codes_json(codes: tuple[str, ...]) -> str:
+    """A line's ``taxes`` array."""
+    return "[" + ",".join(f'"{c}"' for c in codes) + "]"
+
+
+_MONEY_ARRAY = np.array(_MONEY, dtype=object)
+
+
+def _framed(before: str, after: str) -> np.ndarray:
+    return np.array([before + m + after for m in _MONEY], dtype=object)
+
+
+# Money with the JSON around it in a receipt's closing, looked up rather than concatenated.
+_SUBTOTAL = _framed('],"subtotal":"', '","taxes":[')
+_TAX_TOTAL = _framed('],"tax_total":"', '"')
+_TOTAL = _framed('","total":"', '"}')
+
+
+def framed_many(table: np.ndarray, before: str, after: str, cents: np.ndarray) -> np.ndarray:
+    """``before + money + after`` for many cents, from a precomputed table where possible."""
+    inside = (cents >= 0) & (cents < MONEY_TABLE_SIZE)
+    out: np.ndarray = table[np.where(inside, cents, 0)]
+    for i in np.flatnonzero(~inside).tolist():
+        out[i] = before + format_cents(int(cents[i])) + after
+    return out
+
+
+def receipt_closings(
+    subtotal: np.ndarray,
+    tax_parts: np.ndarray,
+    tax_total: np.ndarray,
+    rounding: np.ndarray,
+    total: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """The pieces after the items array: subtotal, taxes, tax_total, rounding and total."""
+    rounding_text = np.array([f',"rounding":"{format_cents(c)}' for c in range(-2, 3)], dtype=object)
+    return (
+        framed_many(_SUBTOTAL, '],"subtotal":"', '","taxes":[', subtotal),
+        tax_parts,
+        framed_many(_TAX_TOTAL, '],"tax_total":"', '"', tax_total),
+        rounding_text[rounding + 2],
+        framed_many(_TOTAL, '","total":"', '"}', total),
+    )
+
+
+_CLOCK_ARRAY = np.array(_CLOCK, dtype=object)
+_MILLIS_ARRAY = np.array(_MILLIS, dtype=object)
+_LINE_NO_ARRAY = np.array(_LINE_NO, dtype=object)
+
+
+def money_many(cents: np.ndarray) -> np.ndarray:
+    """Two-decimal strings of many integer cents (an object array)."""
+    inside = (cents >= 0) & (cents < MONEY_TABLE_SIZE)
+    out: np.ndarray = _MONEY_ARRAY[np.where(inside, cents, 0)]
+    for i in np.flatnonzero(~inside).tolist():
+        out[i] = format_cents(int(cents[i]))
+    return out
+
+
+def clock_many(local_ms: np.ndarray) -> np.ndarray:
+    """``HH:MM:SS.mmm`` strings of many milliseconds-since-midnight (an object array)."""
+    result: np.ndarray = _CLOCK_ARRAY[local_ms // 1000] + _MILLIS_ARRAY[local_ms % 1000]
+    return result
+
+
+def line_numbers(line_no: np.ndarray) -> np.ndarray:
+    """``{"line_no":N,`` openings for many lines (an object array)."""
+    if int(line_no.max(initial=1)) <= len(_LINE_NO):
+        result: np.ndarray = _LINE_NO_ARRAY[line_no - 1]
+        return result
+    return np.array([f'{{"line_no":{n},' for n in line_no.tolist()], dtype=object)
+
+
+class LineEncoder:
+    """Encodes basket lines after their ``line_no``, caching fragments of unit-priced lines."""
+
+    def __init__(self, products: tuple[Product, ...]) -> None:
+        self.products = products
+        self._head = [f'"sku":"{p.sku}","category":"{p.category}","quantity":"' for p in products]
+        self._price = [money(p.price_cents) for p in products]
+        self._head_array = np.array(self._head, dtype=object)
+        self._price_array = np.array(
+            [f'","unit_price":"{p}","discount":"' for p in self._price], dtype=object
+        )
+        self._cache: dict[tuple[int, int, int, str], str] = {}
+
+    def fragments(
+        self,
+        skus: np.ndarray,
+        quantity: np.ndarray,
+        weighed: np.ndarray,
+        discount: np.ndarray,
+        line_total: np.ndarray,
+        tax_mask: np.ndarray,
+        codes_json: list[str],
+    ) -> np.ndarray:
+        """Each line's JSON after ``{"line_no":N,`` (an object array).
+
+        ``codes_json[tax_mask[i]]`` is line i's ``taxes`` array.
+        """
+        out = np.empty(len(skus), dtype=object)
+        unit = np.flatnonzero(~weighed)
+        if len(unit):
+            # Unit-priced lines repeat: encode each distinct one once.
+            packed = ((skus[unit] << 13 | quantity[unit]) << 24 | discount[unit]) << 4 | tax_mask[unit]
+            distinct, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+            table = np.empty(len(distinct), dtype=object)
+            for row, i in enumerate(unit[first].tolist()):
+                table[row] = self._unit_fragment(
+                    int(skus[i]),
+                    int(quantity[i]),
+                    int(discount[i]),
+                    int(line_total[i]),
+                    codes_json[int(tax_mask[i])],
+                )
+            out[unit] = table[inverse.ravel()]
+        kilos = np.flatnonzero(weighed)
+        if len(kilos):
+            sku = skus[kilos]
+            out[kilos] = (
+                self._head_array[sku]
+                + _KILOGRAMS[quantity[kilos].clip(0, MAX_WEIGHED_MILLIS)]
+                + self._price_array[sku]
+                + money_many(discount[kilos])
+                + '","line_total":"'
+                + money_many(line_total[kilos])
+                + '","taxes":'
+                + np.array(codes_json, dtype=object)[tax_mask[kilos]]
+                + "}"
+            )
+        return out
+
+    def _unit_fragment(self, sku: int, quantity: int, discount: int, line_total: int, taxes: str) -> str:
+        key = (sku, quantity, discount, taxes)
+        fragment = self._cache.get(key)
+        if fragment is None:
+            fragment = (
+                f'{self._head[sku]}{quantity // 1000}","unit_price":"{self._price[sku]}",'
+                f'"discount":"{money(discount)}","line_total":"{money(line_total)}","taxes":{taxes}}}'
+            )
+            self._cache[key] = fragment
+        return fragment
+
+
+_PAYMENT_ARRAY = np.array(
+    [f',"payment_method":"{m}","currency":"CAD","items":[' for m in PAYMENT_METHODS], dtype=object
+)
+
+
+def payment_texts(methods: np.ndarray) -> np.ndarray:
+    """The ``payment_method`` member, the constant currency and the opening of ``items``."""
+    result: np.ndarray = _PAYMENT_ARRAY[methods]
+    return result

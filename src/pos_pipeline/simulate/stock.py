@@ -1,0 +1,91 @@
+"""Each store's stock: sales never exceed what is on hand; low stock is reordered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+
+from pos_pipeline.reference.catalogue import Product, Store
+from pos_pipeline.reference.inventory import opening_stock
+
+LEAD_DAYS = 1
+REMOTE_LEAD_DAYS = 3  # the territories' stores are supplied by road or air from the south
+REMOTE_PROVINCES = ("NT", "NU", "YT")
+
+
+@dataclass(slots=True)
+class Delivery:
+    """A restock on its way: due date and thousandths per SKU index."""
+
+    due: date
+    quantity: np.ndarray
+
+
+@dataclass(slots=True)
+class StoreStock:
+    """One store's stock in thousandths of a unit or kilogram, per SKU index."""
+
+    on_hand: np.ndarray
+    reorder_point: np.ndarray
+    order_up_to: np.ndarray
+    lead_days: int
+    pending: list[Delivery] = field(default_factory=list)
+    on_order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def deliver(self, day: date) -> np.ndarray | None:
+        """Receive every delivery due by ``day``; the quantities received, or None."""
+        due = [d for d in self.pending if d.due <= day]
+        if not due:
+            return None
+        self.pending = [d for d in self.pending if d.due > day]
+        received: np.ndarray = np.sum([d.quantity for d in due], axis=0)
+        self.on_hand += received
+        self.on_order &= received == 0
+        return received
+
+    def take(self, skus: np.ndarray, quantities: np.ndarray) -> np.ndarray:
+        """Sell lines in time order while stock lasts; a mask of the lines that sold."""
+        if len(skus) == 0:
+            return np.zeros(0, dtype=bool)
+        demand = np.bincount(skus, weights=quantities, minlength=len(self.on_hand))
+        if (demand <= self.on_hand).all():  # the usual day: nothing runs out
+            self.on_hand -= demand.astype(np.int64)
+            return np.ones(len(skus), dtype=bool)
+        order = np.argsort(skus, kind="stable")
+        sorted_skus, sorted_qty = skus[order], quantities[order]
+        running = np.cumsum(sorted_qty)
+        starts = np.flatnonzero(np.r_[True, sorted_skus[1:] != sorted_skus[:-1]])
+        sizes = np.diff(np.r_[starts, len(sorted_skus)])
+        within = running - np.repeat(running[starts] - sorted_qty[starts], sizes)
+        allowed = np.empty(len(skus), dtype=bool)
+        allowed[order] = within <= self.on_hand[sorted_skus]
+        np.subtract.at(self.on_hand, skus[allowed], quantities[allowed])
+        return allowed
+
+    def reorder(self, day: date) -> None:
+        """At closing, order every SKU below its reorder point back up to its level."""
+        low = (self.on_hand < self.reorder_point) & ~self.on_order
+        if low.any():
+            quantity = np.where(low, self.order_up_to - self.on_hand, 0)
+            self.pending.append(Delivery(day + timedelta(days=self.lead_days), quantity))
+            self.on_order |= low
+
+
+def opening_stocks(stores: tuple[Store, ...], products: tuple[Product, ...]) -> list[StoreStock]:
+    """Every store's stock as the warehouse opens it (the same function `pos db init` uses)."""
+    result = []
+    for store in stores:
+        levels = [opening_stock(store, product) for product in products]
+        on_hand = np.array([s.on_hand_millis for s in levels], dtype=np.int64)
+        result.append(
+            StoreStock(
+                on_hand=on_hand.copy(),
+                reorder_point=np.array([s.reorder_point_millis for s in levels], dtype=np.int64),
+                order_up_to=on_hand,
+                lead_days=REMOTE_LEAD_DAYS if store.province in REMOTE_PROVINCES else LEAD_DAYS,
+                on_order=np.zeros(len(products), dtype=bool),
+            )
+        )
+    return result
