@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(default=None, description="unset = embedded")
     topic: str = "PointOfSale"
     dlq_topic: str = "PointOfSale.dlq"
+    inventory_topic: str = "PointOfSale.inventory"
     home: Path = Path(".pos")
     kafka: dict[str, str] = Field(default_factory=dict, exclude=True)
 
@@ -43,7 +44,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a postgresql:// URL, got scheme {scheme!r}")
         return value
 
-    @field_validator("topic", "dlq_topic")
+    @field_validator("topic", "dlq_topic", "inventory_topic")
     @classmethod
     def _topic_name(cls, value: str) -> str:
         allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")

@@ -63,7 +63,12 @@ def run_demo(settings: Settings, transactions: int, seed: int, start: date, cons
             highlight=False,
         )
         init_warehouse(endpoints.database_url)
-        ensure_topics(endpoints.bootstrap_servers, settings.kafka, [settings.topic, settings.dlq_topic], 6)
+        ensure_topics(
+            endpoints.bootstrap_servers,
+            settings.kafka,
+            [settings.topic, settings.inventory_topic, settings.dlq_topic],
+            6,
+        )
         result = _simulate_and_load(
             settings,
             endpoints.database_url,
@@ -95,7 +100,7 @@ def _simulate_and_load(
     # Spread the requested count over about a week of the chain's traffic.
     scale = transactions / (DEMO_DAYS * chain_daily_transactions(stores(), 1.0))
     options = SimulationOptions(seed=seed, count=transactions, start=start, scale=scale)
-    sink = KafkaSink(Publisher(bootstrap, settings.kafka), settings.topic)
+    sink = KafkaSink(Publisher(bootstrap, settings.kafka), settings.topic, settings.inventory_topic)
     simulator = _Worker("simulator", lambda: run_simulation(options, sink, stop, published))
     ingestor = Ingestor(
         database_url,
@@ -104,6 +109,7 @@ def _simulate_and_load(
         settings.dlq_topic,
         settings.kafka,
         IngestOptions(group="pos-demo", poll_timeout_s=0.2),
+        inventory_topic=settings.inventory_topic,
     )
     stats = ingestor.stats
 

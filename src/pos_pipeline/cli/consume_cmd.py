@@ -34,7 +34,7 @@ def consume(
     ensure_topics(
         endpoints.bootstrap_servers,
         settings.kafka,
-        [settings.topic, settings.dlq_topic],
+        [settings.topic, settings.inventory_topic, settings.dlq_topic],
         partitions,
     )
     ingestor = Ingestor(
@@ -44,11 +44,12 @@ def consume(
         settings.dlq_topic,
         settings.kafka,
         IngestOptions(group=group, batch_size=batch_size, idle_exit_s=idle_exit, max_messages=max_messages),
+        inventory_topic=settings.inventory_topic,
     )
     ingestor.install_signal_handlers()
     stats = ingestor.run()
     err_console.print(
-        f"consumed {stats.consumed}: loaded {stats.loaded}, duplicates skipped {stats.duplicates}, "
-        f"dead letters {stats.dead_letters}",
+        f"consumed {stats.consumed}: loaded {stats.loaded}, restocks {stats.restocks}, "
+        f"duplicates skipped {stats.duplicates}, dead letters {stats.dead_letters}",
         highlight=False,
     )

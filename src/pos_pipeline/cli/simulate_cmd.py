@@ -56,6 +56,9 @@ def simulate(
     output: Annotated[Output, typer.Option(help="kafka or jsonl.")] = Output.kafka,
     file: Annotated[str, typer.Option(help="jsonl output file ('-' for stdout).")] = "-",
     partitions: Annotated[int, typer.Option(help="Partitions when creating the topic.")] = 6,
+    inventory_file: Annotated[
+        str | None, typer.Option(help="jsonl only: also write restock events to this file.")
+    ] = None,
 ) -> None:
     """Generate checkout transactions (contract v1), keyed by store."""
     options = SimulationOptions(
@@ -72,21 +75,27 @@ def simulate(
         raise ConfigError(f"--partitions must be at least 1, got {partitions}")
     if output is Output.jsonl and count is None and days is None and start is None:
         raise ConfigError("--output jsonl needs --count, --days or --start to end")
+    if inventory_file is not None and output is not Output.jsonl:
+        raise ConfigError(
+            "--inventory-file goes with --output jsonl (Kafka gets restocks on POS_INVENTORY_TOPIC)"
+        )
     settings = state.get_settings()
     started = datetime.now()
     with ExitStack() as stack:
         sink: Sink
         if output is Output.kafka:
             bootstrap = resolve_bootstrap_servers(settings)
-            ensure_topics(bootstrap, settings.kafka, [settings.topic], partitions)
-            sink = KafkaSink(Publisher(bootstrap, settings.kafka), settings.topic)
+            ensure_topics(bootstrap, settings.kafka, [settings.topic, settings.inventory_topic], partitions)
+            sink = KafkaSink(Publisher(bootstrap, settings.kafka), settings.topic, settings.inventory_topic)
             where = f"topic {settings.topic} at {bootstrap}"
-        elif file == "-":
-            sink = JsonLinesSink(sys.stdout.buffer)
-            where = "stdout"
         else:
-            sink = JsonLinesSink(stack.enter_context(Path(file).open("wb")))
-            where = file
+            restocks = stack.enter_context(Path(inventory_file).open("wb")) if inventory_file else None
+            if file == "-":
+                sink = JsonLinesSink(sys.stdout.buffer, restocks)
+                where = "stdout"
+            else:
+                sink = JsonLinesSink(stack.enter_context(Path(file).open("wb")), restocks)
+                where = file
         emitted = run_simulation(options, sink)
     seconds = (datetime.now() - started).total_seconds()
     err_console.print(f"simulated {emitted} transactions to {where} in {seconds:.1f} s", highlight=False)

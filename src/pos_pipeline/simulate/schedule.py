@@ -75,12 +75,32 @@ def _provincial_holidays(province: str, year: int) -> dict[date, str]:
     return dict(holidays.country_holidays("CA", subdiv=province, years=year).items())
 
 
+# Ontario's Retail Business Holidays Act (Boxing Day left the list in 1996).
+_ONTARIO_CLOSED = {
+    "New Year's Day",
+    "Family Day",
+    "Good Friday",
+    "Victoria Day",
+    "Canada Day",
+    "Labor Day",
+    "Thanksgiving Day",
+    "Christmas Day",
+}
+
+
 def is_closed(province: str, day: date) -> bool:
     """Whether grocers in ``province`` close on ``day``."""
     if (day.month, day.day) in ((12, 25), (1, 1)) or day == easter(day.year):
         return True
-    # Ontario's Retail Business Holidays Act closes most retail on every statutory holiday.
-    return province == "ON" and day in _provincial_holidays(province, day.year)
+    if province == "ON":
+        if (day.month, day.day) == (7, 2) and day.weekday() == 0:  # Canada Day on a Sunday moves
+            return True
+        return _provincial_holidays(province, day.year).get(day) in _ONTARIO_CLOSED
+    if province == "QC":
+        # Quebec's Act respecting hours and days of admission to commercial establishments (c. H-2.1, s. 3).
+        fixed = (day.month, day.day) in ((1, 2), (6, 24), (7, 1))
+        return fixed or _provincial_holidays(province, day.year).get(day) == "Labor Day"
+    return False
 
 
 def holiday_name(province: str, day: date) -> str | None:

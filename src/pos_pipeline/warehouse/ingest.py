@@ -29,12 +29,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from pos_pipeline.broker.config import consumer_config, make_client
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.config import mask_url
+from pos_pipeline.contract.restock import check_restock
 from pos_pipeline.contract.validate import KnownEntities, Rejection, check, decode
 from pos_pipeline.errors import BrokerError, DatabaseError
 from pos_pipeline.reference.tax import tax_table
 from pos_pipeline.warehouse.db import connect, first_line
 from pos_pipeline.warehouse.loader import BatchLoader, Incoming
 from pos_pipeline.warehouse.migrate import require_current_schema
+from pos_pipeline.warehouse.restock_loader import IncomingRestock
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ class IngestStats:
     consumed: int = 0
     loaded: int = 0
     duplicates: int = 0
+    restocks: int = 0
     dead_letters: int = 0
     batches: int = 0
     positions: dict[int, int] = field(default_factory=dict)
@@ -96,9 +99,11 @@ class Ingestor:
         dlq_topic: str,
         kafka_overrides: Mapping[str, str],
         options: IngestOptions,
+        inventory_topic: str | None = None,
     ) -> None:
         self.database_url = database_url
         self.topic = topic
+        self.inventory_topic = inventory_topic
         self.dlq_topic = dlq_topic
         self.options = options
         self.stats = IngestStats()
@@ -130,7 +135,8 @@ class Ingestor:
 
     def run(self, on_batch: Callable[[IngestStats], None] | None = None) -> IngestStats:
         """Consume until stopped, idle for ``idle_exit_s``, or ``max_messages`` are read."""
-        self._consumer.subscribe([self.topic], on_assign=self._on_assign)
+        topics = [self.topic] + ([self.inventory_topic] if self.inventory_topic else [])
+        self._consumer.subscribe(topics, on_assign=self._on_assign)
         try:
             while not self.stop.is_set():
                 limit = self.options.batch_size
@@ -179,13 +185,17 @@ class Ingestor:
 
     def _process(self, records: list[Message]) -> None:
         good: list[Incoming] = []
+        restocks: list[IncomingRestock] = []
         for msg in records:
             try:
-                tx = check(decode(msg.value()), self._known, self._taxes)
-                good.append(Incoming(tx, _published_at(msg)))
+                doc = decode(msg.value())
+                if msg.topic() == self.inventory_topic:
+                    restocks.append(IncomingRestock(check_restock(doc, self._known), _published_at(msg)))
+                else:
+                    good.append(Incoming(check(doc, self._known, self._taxes), _published_at(msg)))
             except Rejection as rejection:
                 self._dead_letter(msg, rejection)
-        if not self._load_with_retry(good):
+        if not self._load_with_retry(good, restocks):
             return
         self._dlq.flush()
         offsets: dict[tuple[str, int], int] = {}
@@ -211,15 +221,16 @@ class Ingestor:
         self.stats.dead_letters += 1
         log.info("dead letter at %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), rejection)
 
-    def _load_with_retry(self, batch: list[Incoming]) -> bool:
+    def _load_with_retry(self, batch: list[Incoming], restocks: list[IncomingRestock]) -> bool:
         """Load and commit ``batch``, waiting out database outages; False if stopped meanwhile."""
         backoff = 0.5
         while True:
             try:
-                result = self._loader.load(batch)
+                result = self._loader.load(batch, restocks)
                 self._conn.commit()
                 self.stats.loaded += result.inserted
-                self.stats.duplicates += result.duplicates
+                self.stats.duplicates += result.duplicates + result.restock_duplicates
+                self.stats.restocks += result.restocks
                 return True
             except psycopg.OperationalError as exc:
                 log.warning("database unavailable (%s); retrying in %.1f s", first_line(exc), backoff)

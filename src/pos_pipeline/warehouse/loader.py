@@ -17,6 +17,7 @@ import psycopg
 
 from pos_pipeline.contract.validate import ValidTransaction
 from pos_pipeline.reference.calendar import date_key, date_row
+from pos_pipeline.warehouse.restock_loader import IncomingRestock, load_restocks, prepare_restock_staging
 
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS stage_transactions (
@@ -90,6 +91,8 @@ class LoadResult:
 
     inserted: int
     duplicates: int
+    restocks: int = 0
+    restock_duplicates: int = 0
 
 
 class BatchLoader:
@@ -100,17 +103,21 @@ class BatchLoader:
         self._known_dates: set[int] | None = None
         with conn.cursor() as cur:
             cur.execute(_STAGING)
+        prepare_restock_staging(conn)
         conn.commit()
 
     def forget(self) -> None:
         """Drop cached knowledge of the database, after a rolled-back batch."""
         self._known_dates = None
 
-    def load(self, batch: Sequence[Incoming]) -> LoadResult:
-        """Stage and merge ``batch`` in the current transaction (the caller commits)."""
+    def load(self, batch: Sequence[Incoming], restocks: Sequence[IncomingRestock] = ()) -> LoadResult:
+        """Stage and merge ``batch`` (deliveries first) in the current transaction; the caller commits."""
+        restocked = load_restocks(self.conn, restocks) if restocks else 0
         unique: dict[object, Incoming] = {}
         for incoming in batch:
             unique.setdefault(incoming.transaction.transaction_id, incoming)
+        if not unique:
+            return LoadResult(0, 0, restocked, len(restocks) - restocked)
         with self.conn.cursor() as cur:
             self._ensure_dates(cur, {i.transaction.local_date for i in unique.values()})
             with cur.copy("COPY stage_transactions FROM STDIN") as copy:
@@ -154,7 +161,12 @@ class BatchLoader:
             inserted = cur.rowcount
             for statement in _MERGE[1:]:
                 cur.execute(statement)
-        return LoadResult(inserted=inserted, duplicates=len(batch) - inserted)
+        return LoadResult(
+            inserted=inserted,
+            duplicates=len(batch) - inserted,
+            restocks=restocked,
+            restock_duplicates=len(restocks) - restocked,
+        )
 
     def _ensure_dates(self, cur: psycopg.Cursor[tuple[object, ...]], days: set[date]) -> None:
         if self._known_dates is None:

@@ -185,6 +185,17 @@ class Inventory(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.clock_timestamp())
 
 
+class Restock(Base):
+    """A delivery received by a store (one restock event)."""
+
+    __tablename__ = "restocks"
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.store_id"))
+    occurred_at: Mapped[datetime] = mapped_column(Timestamp)
+    published_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    ingested_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.clock_timestamp())
+
+
 class InventoryMovement(Base):
     """The stock ledger: opening balances, sales and restocks."""
 
@@ -197,9 +208,11 @@ class InventoryMovement(Base):
     transaction_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("transactions.transaction_id", ondelete="CASCADE")
     )
+    restock_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("restocks.event_id", ondelete="CASCADE"))
     occurred_at: Mapped[datetime] = mapped_column(Timestamp)
     __table_args__ = (
         CheckConstraint("reason IN ('opening', 'sale', 'restock')", name="reason"),
+        Index("ix_inventory_movements_restock_id", "restock_id"),
         Index("ix_inventory_movements_store_sku", "store_id", "sku"),
         Index("ix_inventory_movements_transaction_id", "transaction_id"),
     )
