@@ -110,3 +110,38 @@ def test_days_bound_the_backfill_in_local_time(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     days = {orjson.loads(line)["occurred_at"][:10] for line in result.stdout.splitlines()}
     assert days == {"2025-06-02"}
+
+
+def test_schema_command_prints_both_contracts(tmp_path: Path) -> None:
+    for kind, title in (("transaction", "PointOfSale transaction"), ("restock", "restock event")):
+        result = run_pos(["schema", kind], pos_env(tmp_path), tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert title in orjson.loads(result.stdout)["title"]
+
+
+def test_restock_events_go_to_their_own_file(tmp_path: Path) -> None:
+    sales, restocks = tmp_path / "sales.jsonl", tmp_path / "restocks.jsonl"
+    result = run_pos(
+        [
+            "simulate",
+            "--start",
+            "2025-03-17",
+            "--days",
+            "9",
+            "--scale",
+            "1",
+            "--output",
+            "jsonl",
+            "--file",
+            str(sales),
+            "--inventory-file",
+            str(restocks),
+        ],
+        pos_env(tmp_path),
+        tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    events = [orjson.loads(line) for line in restocks.read_bytes().splitlines()]
+    assert events and {e["event_type"] for e in events} == {"restock"}
+    assert all("transaction_id" in orjson.loads(line) for line in sales.read_bytes().splitlines()[:1000])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -10,6 +11,7 @@ import typer
 from pos_pipeline import __version__
 from pos_pipeline.cli import consume_cmd, db_cmd, demo_cmd, services_cmd, simulate_cmd
 from pos_pipeline.cli.common import console, err_console, setup_logging, state
+from pos_pipeline.contract.restock import restock_schema_text
 from pos_pipeline.contract.schema import schema_text
 from pos_pipeline.errors import PosError
 
@@ -47,10 +49,21 @@ def _root(
     setup_logging(verbose, debug)
 
 
+class SchemaKind(StrEnum):
+    """Which topic's contract."""
+
+    transaction = "transaction"
+    restock = "restock"
+
+
 @app.command("schema")
-def schema() -> None:
-    """Print the JSON Schema of the PointOfSale topic's contract (v1)."""
-    sys.stdout.write(schema_text())
+def schema(
+    kind: Annotated[SchemaKind, typer.Argument(help="transaction (PointOfSale) or restock.")] = (
+        SchemaKind.transaction
+    ),
+) -> None:
+    """Print the JSON Schema of a topic's contract (v1)."""
+    sys.stdout.write(schema_text() if kind is SchemaKind.transaction else restock_schema_text())
 
 
 def main() -> None:
