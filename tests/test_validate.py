@@ -30,7 +30,7 @@ from pos_pipeline.simulate.engine import ChainSimulator
 from pos_pipeline.simulate.run import JsonLinesSink, SimulationOptions, run_simulation
 
 Doc = dict[str, Any]
-ONE_MIB = 1_048_576  # the contract's message size limit
+SIZE_LIMIT = validate.MAX_MESSAGE_BYTES  # the loader's message size limit (512 KiB)
 
 
 @cache
@@ -164,8 +164,8 @@ def test_two_thousand_simulated_transactions_all_pass() -> None:
 
 def test_message_of_exactly_the_size_limit_is_decoded() -> None:
     body = orjson.dumps(generated())
-    padded = body[:-1] + b" " * (ONE_MIB - len(body)) + b"}"
-    assert len(padded) == ONE_MIB
+    padded = body[:-1] + b" " * (SIZE_LIMIT - len(body)) + b"}"
+    assert len(padded) == SIZE_LIMIT
     accept_doc = decode(padded)
     check(accept_doc, known(), tax_table())
 
@@ -213,15 +213,15 @@ def test_non_object_json(body: bytes) -> None:
     ],
 )
 def test_deeply_nested_json_is_rejected_not_crashing(body: bytes) -> None:
-    assert len(body) <= ONE_MIB
+    assert len(body) <= SIZE_LIMIT
     assert decode_error(body) == "undecodable"
 
 
 def test_too_large() -> None:
-    assert validate.MAX_MESSAGE_BYTES == ONE_MIB
-    body = b'{"pad": "' + b"x" * ONE_MIB + b'"}'
+    assert validate.MAX_MESSAGE_BYTES == 512 * 1024
+    body = b'{"pad": "' + b"x" * SIZE_LIMIT + b'"}'
     assert decode_error(body) == "too_large"
-    assert decode_error(b" " * (ONE_MIB + 1)) == "too_large"
+    assert decode_error(b" " * (SIZE_LIMIT + 1)) == "too_large"
 
 
 # --- schema version and structure ---------------------------------------------------------

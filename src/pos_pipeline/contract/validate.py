@@ -19,7 +19,7 @@ from pos_pipeline.contract.schema import SCHEMA_VERSION, schema
 from pos_pipeline.money import MILLI, cash_round, cents_of, round_half_up
 from pos_pipeline.reference.tax import TaxTable
 
-MAX_MESSAGE_BYTES = 1_048_576
+MAX_MESSAGE_BYTES = 524_288  # a 500-line receipt is about 80 KiB
 
 
 class Rejection(Exception):

@@ -14,6 +14,7 @@ skipped by the primary key, so nothing is lost and nothing is doubled.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import signal
 import threading
@@ -30,7 +31,7 @@ from pos_pipeline.broker.config import consumer_config, make_client
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.config import mask_url
 from pos_pipeline.contract.restock import check_restock
-from pos_pipeline.contract.validate import KnownEntities, Rejection, check, decode
+from pos_pipeline.contract.validate import MAX_MESSAGE_BYTES, KnownEntities, Rejection, check, decode
 from pos_pipeline.errors import BrokerError, DatabaseError
 from pos_pipeline.reference.tax import tax_table
 from pos_pipeline.warehouse.db import connect, first_line
@@ -192,7 +193,9 @@ class Ingestor:
                 if msg.topic() == self.inventory_topic:
                     restocks.append(IncomingRestock(check_restock(doc, self._known), _published_at(msg)))
                 else:
-                    good.append(Incoming(check(doc, self._known, self._taxes), _published_at(msg)))
+                    tx = check(doc, self._known, self._taxes)
+                    digest = hashlib.sha256(msg.value() or b"").digest()
+                    good.append(Incoming(tx, _published_at(msg), digest, msg))
             except Rejection as rejection:
                 self._dead_letter(msg, rejection)
         if not self._load_with_retry(good, restocks):
@@ -210,6 +213,7 @@ class Ingestor:
         self.stats.batches += 1
 
     def _dead_letter(self, msg: Message, rejection: Rejection) -> None:
+        value = msg.value() or b""
         headers: list[tuple[str, str | bytes | None]] = [
             ("error_class", rejection.error_class.encode()),
             ("reason", rejection.reason.encode("utf-8", "replace")),
@@ -217,7 +221,11 @@ class Ingestor:
             ("source_partition", str(msg.partition()).encode()),
             ("source_offset", str(msg.offset()).encode()),
         ]
-        self._dlq.publish(self.dlq_topic, msg.key(), msg.value() or b"", headers)
+        if len(value) > MAX_MESSAGE_BYTES:
+            # Kept whole it might exceed the cluster's message limit; the source offset finds it.
+            headers.append(("truncated_from_bytes", str(len(value)).encode()))
+            value = value[:MAX_MESSAGE_BYTES]
+        self._dlq.publish(self.dlq_topic, msg.key(), value, headers)
         self.stats.dead_letters += 1
         log.info("dead letter at %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), rejection)
 
@@ -231,6 +239,15 @@ class Ingestor:
                 self.stats.loaded += result.inserted
                 self.stats.duplicates += result.duplicates + result.restock_duplicates
                 self.stats.restocks += result.restocks
+                for conflict in result.conflicts:
+                    self._dead_letter(
+                        conflict.source,
+                        Rejection(
+                            "conflicting_duplicate",
+                            f"transaction {conflict.transaction.transaction_id} was already loaded "
+                            "with different content",
+                        ),
+                    )
                 return True
             except psycopg.OperationalError as exc:
                 log.warning("database unavailable (%s); retrying in %.1f s", first_line(exc), backoff)

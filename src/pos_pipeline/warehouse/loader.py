@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import psycopg
 
@@ -23,7 +24,7 @@ _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS stage_transactions (
     transaction_id uuid, store_id text, register_id int, customer_id text, payment_method text,
     occurred_at timestamptz, local_time timestamp, date_key int, subtotal numeric, tax_total numeric,
-    rounding numeric, total numeric, currency text, published_at timestamptz
+    rounding numeric, total numeric, currency text, published_at timestamptz, content_sha256 bytea
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_items (
     transaction_id uuid, line_no int, sku text, quantity numeric, unit_price numeric,
@@ -38,9 +39,10 @@ _MERGE = (
     WITH inserted AS (
         INSERT INTO transactions (transaction_id, store_id, register_id, customer_id, payment_method,
             occurred_at, local_time, date_key, subtotal, tax_total, rounding, total, currency,
-            published_at)
+            published_at, content_sha256)
         SELECT transaction_id, store_id, register_id, customer_id, payment_method, occurred_at,
-            local_time, date_key, subtotal, tax_total, rounding, total, currency, published_at
+            local_time, date_key, subtotal, tax_total, rounding, total, currency, published_at,
+            content_sha256
         FROM stage_transactions
         ON CONFLICT (transaction_id) DO NOTHING
         RETURNING transaction_id
@@ -77,12 +79,22 @@ _MERGE = (
 )
 
 
+# Already loaded under the same id, but with other content: not a replay, a conflict.
+_CONFLICTS = """
+    SELECT s.transaction_id FROM stage_transactions s JOIN transactions t USING (transaction_id)
+    WHERE NOT EXISTS (SELECT 1 FROM new_transactions n WHERE n.transaction_id = s.transaction_id)
+      AND t.content_sha256 IS DISTINCT FROM s.content_sha256
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """A checked transaction and the instant the broker stamped it."""
+    """A checked transaction, the instant the broker stamped it, and the digest of its bytes."""
 
     transaction: ValidTransaction
     published_at: datetime | None
+    content_sha256: bytes = b""
+    source: Any = None  # what the caller needs to dead-letter it (the Kafka message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +105,7 @@ class LoadResult:
     duplicates: int
     restocks: int = 0
     restock_duplicates: int = 0
+    conflicts: tuple[Incoming, ...] = ()
 
 
 class BatchLoader:
@@ -114,8 +127,11 @@ class BatchLoader:
         """Stage and merge ``batch`` (deliveries first) in the current transaction; the caller commits."""
         restocked = load_restocks(self.conn, restocks) if restocks else 0
         unique: dict[object, Incoming] = {}
+        conflicts: list[Incoming] = []
         for incoming in batch:
-            unique.setdefault(incoming.transaction.transaction_id, incoming)
+            first = unique.setdefault(incoming.transaction.transaction_id, incoming)
+            if first is not incoming and first.content_sha256 != incoming.content_sha256:
+                conflicts.append(incoming)
         if not unique:
             return LoadResult(0, 0, restocked, len(restocks) - restocked)
         with self.conn.cursor() as cur:
@@ -139,6 +155,7 @@ class BatchLoader:
                             tx.total,
                             "CAD",
                             incoming.published_at,
+                            incoming.content_sha256,
                         )
                     )
             with cur.copy("COPY stage_items FROM STDIN") as copy:
@@ -161,11 +178,15 @@ class BatchLoader:
             inserted = cur.rowcount
             for statement in _MERGE[1:]:
                 cur.execute(statement)
+            cur.execute(_CONFLICTS)
+            clashing = {row[0] for row in cur.fetchall()}
+        conflicts += [unique[i] for i in clashing]
         return LoadResult(
             inserted=inserted,
-            duplicates=len(batch) - inserted,
+            duplicates=len(batch) - inserted - len(conflicts),
             restocks=restocked,
             restock_duplicates=len(restocks) - restocked,
+            conflicts=tuple(conflicts),
         )
 
     def _ensure_dates(self, cur: psycopg.Cursor[tuple[object, ...]], days: set[date]) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     SmallInteger,
@@ -151,6 +152,8 @@ class Transaction(Base):
     currency: Mapped[str] = mapped_column(String(3))
     published_at: Mapped[datetime | None] = mapped_column(Timestamp)
     ingested_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.clock_timestamp())
+    # SHA-256 of the message as received: tells a harmless replay from a conflicting duplicate.
+    content_sha256: Mapped[bytes | None] = mapped_column(LargeBinary)
     __table_args__ = (
         Index("ix_transactions_store_occurred", "store_id", "occurred_at"),
         Index("ix_transactions_date_key", "date_key"),
