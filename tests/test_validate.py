@@ -209,7 +209,7 @@ def test_non_object_json(body: bytes) -> None:
     "body",
     [
         b"[" * 100_000 + b"]" * 100_000,
-        b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
     ],
 )
 def test_deeply_nested_json_is_rejected_not_crashing(body: bytes) -> None:
