@@ -340,7 +340,9 @@ def test_promoted_skus_sell_more_lines_than_their_category(weeks: Weeks) -> None
         per_promoted = sum(lines[week, sku] for sku in on_flyer) / len(on_flyer)
         per_other = sum(lines[week, sku] for sku in others) / len(others)
         ratios[week.isoformat()] = round(per_promoted / per_other, 2)
-        assert per_promoted > per_other, f"flyer of {week}: {per_promoted:.1f} vs {per_other:.1f} lines per SKU"
+        assert per_promoted > per_other, (
+            f"flyer of {week}: {per_promoted:.1f} vs {per_other:.1f} lines per SKU"
+        )
         assert 5 <= len(on_flyer) <= 30
     print(f"\npromoted / other lines per SKU by flyer week: {ratios}")
 
@@ -583,7 +585,9 @@ def test_count_cuts_the_stream_without_changing_it() -> None:
     first_day = sum(b'"occurred_at":"2025-07-03T' in b for b in full)
     for count in (1, 777, first_day, first_day + 1, len(full) - 1):
         head, head_restocks = simulate(
-            SimulationOptions(seed=SHORT.seed, start=SHORT.start, days=SHORT.days, scale=SHORT.scale, count=count)
+            SimulationOptions(
+                seed=SHORT.seed, start=SHORT.start, days=SHORT.days, scale=SHORT.scale, count=count
+            )
         )
         assert head == full[:count], count
         assert head_restocks == full_restocks[: len(head_restocks)], count

@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient
 
 from pos_pipeline.errors import ServiceError
 from pos_pipeline.services.packaged import package_file
-from pos_pipeline.services.ports import LOOPBACK, free_port, port_open
+from pos_pipeline.services.ports import LOOPBACK, port_open, stable_port
 from pos_pipeline.services.state import (
     ServiceState,
     log_tail,
@@ -22,6 +22,7 @@ from pos_pipeline.services.state import (
     pid_alive,
     read_state,
     remove_state,
+    run_dir,
     wait_for_exit,
     write_state,
 )
@@ -101,7 +102,7 @@ def ensure_running(home: Path) -> tuple[str, bool]:
         log.warning("removing stale broker state (pid %d is gone)", current.pid)
         remove_state(home, NAME)
 
-    port = free_port()
+    port = stable_port(run_dir(home) / f"{NAME}.port")
     listener = f"tcp://{LOOPBACK}:{port}"
     args = [str(tansu_path()), "broker", "--listener-url", listener]
     args += ["--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"]

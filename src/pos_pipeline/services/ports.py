@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
@@ -22,3 +23,29 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def stable_port(remembered: Path, host: str = LOOPBACK) -> int:
+    """The port used last time (kept in ``remembered``) if it is still free, else a new free one.
+
+    A restarted service then keeps its address, so exported URLs and running clients stay valid.
+    """
+    try:
+        port = int(remembered.read_text())
+        if 1024 <= port < 65536 and _bindable(host, port):
+            return port
+    except (OSError, ValueError):
+        pass
+    port = free_port(host)
+    remembered.parent.mkdir(parents=True, exist_ok=True)
+    remembered.write_text(str(port))
+    return port

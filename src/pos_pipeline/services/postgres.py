@@ -14,7 +14,7 @@ import psycopg
 
 from pos_pipeline.errors import ServiceError
 from pos_pipeline.services.packaged import package_file
-from pos_pipeline.services.ports import LOOPBACK, free_port
+from pos_pipeline.services.ports import LOOPBACK, stable_port
 from pos_pipeline.services.state import (
     ServiceState,
     log_tail,
@@ -22,6 +22,7 @@ from pos_pipeline.services.state import (
     pid_alive,
     read_state,
     remove_state,
+    run_dir,
     wait_for_reaping,
     write_state,
 )
@@ -193,7 +194,7 @@ def ensure_running(home: Path) -> tuple[str, bool]:
     if not (pgdata / "PG_VERSION").is_file():
         _initdb(pgdata, user)
 
-    port = free_port()
+    port = stable_port(run_dir(home) / f"{NAME}.port")
     options = f'-h {LOOPBACK} -p {port} -k ""'
     args = [str(pg_bin_dir() / "pg_ctl"), "-D", str(pgdata), "-w", "-t", str(START_TIMEOUT)]
     result = _run([*args, "-l", str(server_log(home)), "-o", options, "start"], pgdata, user)
