@@ -28,6 +28,8 @@ CATEGORY_SHARE = {
     "personal_care": 0.03,
     "pet_supplies": 0.01,
 }
+# Sharpens the catalogue's popularity weights: a fifth of the SKUs carries over half of the lines.
+POPULARITY_EXPONENT = 1.4
 PROMOTION_SHARE = 0.05
 PROMOTION_LIFT = 2.5
 PROMOTION_PERCENTS = (15, 20, 25, 30)
@@ -58,7 +60,7 @@ class Assortment:
         self.price_cents = np.array([p.price_cents for p in products], dtype=np.int64)
         self.weighed = np.array([p.unit == "kg" for p in products])
         self.typical_kg = np.array([TYPICAL_KG.get(p.category, 0.5) for p in products])
-        popularity = np.array([p.popularity for p in products], dtype=np.float64)
+        popularity = np.array([p.popularity for p in products], dtype=np.float64) ** POPULARITY_EXPONENT
         base = np.zeros(self.count)
         for name, share in CATEGORY_SHARE.items():
             members = self.category_index == CATEGORIES.index(name)
