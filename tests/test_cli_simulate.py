@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import orjson
@@ -145,3 +146,37 @@ def test_restock_events_go_to_their_own_file(tmp_path: Path) -> None:
     events = [orjson.loads(line) for line in restocks.read_bytes().splitlines()]
     assert events and {e["event_type"] for e in events} == {"restock"}
     assert all("transaction_id" in orjson.loads(line) for line in sales.read_bytes().splitlines()[:1000])
+
+
+def test_kafka_and_jsonl_carry_the_same_stream(tmp_path: Path, bootstrap: str, topic: str) -> None:
+    args = ["simulate", "--start", "2025-08-11", "--count", "3000", "--seed", "9"]
+    env = pos_env(tmp_path, POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap, POS_TOPIC=topic)
+    assert run_pos(args, env, tmp_path).returncode == 0
+    file = tmp_path / "same.jsonl"
+    assert run_pos([*args, "--output", "jsonl", "--file", str(file)], env, tmp_path).returncode == 0
+    from_kafka = read_all_with_kafka_python(bootstrap, topic, 3000)
+    lines = file.read_bytes().splitlines()
+    assert sorted(value for _, value in from_kafka) == sorted(lines)
+    # Within a store (a key, so a partition) Kafka keeps the file's order.
+    by_store: dict[bytes, list[bytes]] = {}
+    for key, value in from_kafka:
+        by_store.setdefault(key, []).append(value)
+    for key, values in by_store.items():
+        assert values == [line for line in lines if orjson.loads(line)["store_id"].encode() == key]
+
+
+def test_real_time_follows_the_wall_clock_sped_up(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    before = datetime.now(tz=UTC)
+    result = run_pos(
+        ["simulate", "--count", "40", "--speed", "7200", "--output", "jsonl"],
+        pos_env(tmp_path),
+        tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    times = [datetime.fromisoformat(orjson.loads(line)["occurred_at"]) for line in result.stdout.splitlines()]
+    assert len(times) == 40
+    assert times == sorted(times)
+    assert before - timedelta(seconds=5) <= times[0] <= before + timedelta(hours=12)

@@ -31,6 +31,7 @@ CATEGORY_SHARE = {
 # Sharpens the catalogue's popularity weights: a fifth of the SKUs carries over half of the lines.
 POPULARITY_EXPONENT = 1.4
 PROMOTION_SHARE = 0.05
+PICK_RESOLUTION = 1 << 20
 PROMOTION_LIFT = 2.5
 PROMOTION_PERCENTS = (15, 20, 25, 30)
 FLYER_WEEKDAY = 3  # Canadian grocery flyers run Thursday to Wednesday
@@ -48,6 +49,7 @@ class Flyer:
     starts: date
     percent: np.ndarray
     cumulative: np.ndarray  # cumulative pick probabilities with the promotion lift
+    lookup: np.ndarray  # SKU index per 1/PICK_RESOLUTION of [0, 1): a fast inverse of ``cumulative``
 
 
 class Assortment:
@@ -82,13 +84,19 @@ class Assortment:
             weight = self.base_weight * np.where(percent > 0, PROMOTION_LIFT, 1.0)
             cumulative = np.cumsum(weight / weight.sum())
             cumulative[-1] = 1.0
-            flyer = Flyer(starts, percent, cumulative)
+            edges = np.arange(PICK_RESOLUTION) / PICK_RESOLUTION
+            lookup = np.searchsorted(cumulative, edges, side="right").astype(np.int64)
+            flyer = Flyer(starts, percent, cumulative, lookup)
             self._flyers = {starts: flyer}  # one flyer at a time keeps memory flat
         return flyer
 
     def pick(self, rng: np.random.Generator, flyer: Flyer, count: int) -> np.ndarray:
         """``count`` SKU indices drawn by lifted popularity."""
-        return np.searchsorted(flyer.cumulative, rng.random(count), side="right").astype(np.int64)
+        # A table lookup instead of a binary search: each SKU's probability is kept to within
+        # 1/PICK_RESOLUTION (one in a million), far below any sampling noise.
+        buckets: np.ndarray = (rng.random(count) * PICK_RESOLUTION).astype(np.int64)
+        picked: np.ndarray = flyer.lookup[buckets]
+        return picked
 
     def quantities(self, rng: np.random.Generator, skus: np.ndarray) -> np.ndarray:
         """Quantities in thousandths: whole units, or grams for goods sold by the kilogram."""

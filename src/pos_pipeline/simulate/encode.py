@@ -60,6 +60,7 @@ def _framed(before: str, after: str) -> np.ndarray:
 _SUBTOTAL = _framed('],"subtotal":"', '","taxes":[')
 _TAX_TOTAL = _framed('],"tax_total":"', '"')
 _TOTAL = _framed('","total":"', '"}')
+_LINE_TOTAL = _framed("", '","taxes":')
 
 
 def framed_many(table: np.ndarray, before: str, after: str, cents: np.ndarray) -> np.ndarray:
@@ -125,6 +126,9 @@ class LineEncoder:
         self._head = [f'"sku":"{p.sku}","category":"{p.category}","quantity":"' for p in products]
         self._price = [money(p.price_cents) for p in products]
         self._head_array = np.array(self._head, dtype=object)
+        self._price_no_discount = np.array(
+            [f'","unit_price":"{p}","discount":"0.00","line_total":"' for p in self._price], dtype=object
+        )
         self._price_array = np.array(
             [f'","unit_price":"{p}","discount":"' for p in self._price], dtype=object
         )
@@ -162,17 +166,19 @@ class LineEncoder:
             out[unit] = table[inverse.ravel()]
         kilos = np.flatnonzero(weighed)
         if len(kilos):
-            sku = skus[kilos]
+            sku, disc = skus[kilos], discount[kilos]
+            # Undiscounted weighed lines (most of them) share their price and discount text.
+            middle = np.where(
+                disc == 0,
+                self._price_no_discount[sku],
+                self._price_array[sku] + money_many(disc) + '","line_total":"',
+            )
             out[kilos] = (
                 self._head_array[sku]
                 + _KILOGRAMS[quantity[kilos].clip(0, MAX_WEIGHED_MILLIS)]
-                + self._price_array[sku]
-                + money_many(discount[kilos])
-                + '","line_total":"'
-                + money_many(line_total[kilos])
-                + '","taxes":'
-                + np.array(codes_json, dtype=object)[tax_mask[kilos]]
-                + "}"
+                + middle
+                + framed_many(_LINE_TOTAL, "", '","taxes":', line_total[kilos])
+                + np.array([c + "}" for c in codes_json], dtype=object)[tax_mask[kilos]]
             )
         return out
 

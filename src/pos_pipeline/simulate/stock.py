@@ -53,15 +53,19 @@ class StoreStock:
         if (demand <= self.on_hand).all():  # the usual day: nothing runs out
             self.on_hand -= demand.astype(np.int64)
             return np.ones(len(skus), dtype=bool)
-        order = np.argsort(skus, kind="stable")
-        sorted_skus, sorted_qty = skus[order], quantities[order]
+        # Only the SKUs that run out need lines taken one by one, in time order.
+        short_lines = np.flatnonzero((demand > self.on_hand)[skus])
+        short_skus, short_qty = skus[short_lines], quantities[short_lines]
+        order = np.argsort(short_skus, kind="stable")
+        sorted_skus, sorted_qty = short_skus[order], short_qty[order]
         running = np.cumsum(sorted_qty)
         starts = np.flatnonzero(np.r_[True, sorted_skus[1:] != sorted_skus[:-1]])
         sizes = np.diff(np.r_[starts, len(sorted_skus)])
         within = running - np.repeat(running[starts] - sorted_qty[starts], sizes)
-        allowed = np.empty(len(skus), dtype=bool)
-        allowed[order] = within <= self.on_hand[sorted_skus]
-        np.subtract.at(self.on_hand, skus[allowed], quantities[allowed])
+        allowed = np.ones(len(skus), dtype=bool)
+        allowed[short_lines[order]] = within <= self.on_hand[sorted_skus]
+        sold = np.bincount(skus[allowed], weights=quantities[allowed], minlength=len(self.on_hand))
+        self.on_hand -= sold.astype(np.int64)
         return allowed
 
     def reorder(self, day: date) -> None:
