@@ -120,6 +120,16 @@ def warehouse_url(pg_server: PgServer) -> Iterator[str]:
 
 
 @pytest.fixture
+def embedded_warehouse_url(embedded_server: PgServer) -> Iterator[str]:
+    """A fresh warehouse on the embedded server only, for the long crash tests run once."""
+    url = embedded_server.create_database(template=embedded_server.template())
+    try:
+        yield url
+    finally:
+        embedded_server.drop_database(url)
+
+
+@pytest.fixture
 def empty_database_url(pg_server: PgServer) -> Iterator[str]:
     """A fresh empty database, dropped afterwards."""
     url = pg_server.create_database()

@@ -124,12 +124,16 @@ def reaper() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def test_sigkill_five_times_mid_load_loses_and_doubles_nothing(
-    tmp_path: Path, warehouse_url: str, bootstrap: str, topic: str, reaper: list[subprocess.Popen[bytes]]
+    tmp_path: Path,
+    embedded_warehouse_url: str,
+    bootstrap: str,
+    topic: str,
+    reaper: list[subprocess.Popen[bytes]],
 ) -> None:
     published = publish(bootstrap, topic, 60_000)
     env = pos_env(
         tmp_path,
-        POS_DATABASE_URL=warehouse_url,
+        POS_DATABASE_URL=embedded_warehouse_url,
         POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         POS_TOPIC=topic,
         POS_INVENTORY_TOPIC=f"{topic}.inventory",
@@ -137,18 +141,18 @@ def test_sigkill_five_times_mid_load_loses_and_doubles_nothing(
     )
     rng = random.Random(60_000)
     for _ in range(5):
-        before = loaded(warehouse_url)
+        before = loaded(embedded_warehouse_url)
         process = consumer(env, tmp_path, "--group", "crash", "--batch-size", "1000")
         reaper.append(process)
-        wait_for(lambda b=before: loaded(warehouse_url) > b, 90, "the consumer to load something")
+        wait_for(lambda b=before: loaded(embedded_warehouse_url) > b, 90, "the consumer to load something")
         time.sleep(rng.uniform(0.0, 1.5))  # somewhere inside a batch, or between two
         process.send_signal(signal.SIGKILL)
         process.wait()
-    assert loaded(warehouse_url) < published.count, "the kills must happen mid-load"
+    assert loaded(embedded_warehouse_url) < published.count, "the kills must happen mid-load"
     final = consumer(env, tmp_path, "--group", "crash", "--idle-exit", "3")
     reaper.append(final)
     assert final.wait(timeout=300) == 0
-    assert_exact(warehouse_url, published)
+    assert_exact(embedded_warehouse_url, published)
 
 
 def test_database_outage_is_ridden_out(
@@ -183,12 +187,16 @@ def test_database_outage_is_ridden_out(
 
 
 def test_two_consumers_in_a_group_one_killed(
-    tmp_path: Path, warehouse_url: str, bootstrap: str, topic: str, reaper: list[subprocess.Popen[bytes]]
+    tmp_path: Path,
+    embedded_warehouse_url: str,
+    bootstrap: str,
+    topic: str,
+    reaper: list[subprocess.Popen[bytes]],
 ) -> None:
     published = publish(bootstrap, topic, 20_000)
     env = pos_env(
         tmp_path,
-        POS_DATABASE_URL=warehouse_url,
+        POS_DATABASE_URL=embedded_warehouse_url,
         POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         POS_TOPIC=topic,
         POS_INVENTORY_TOPIC=f"{topic}.inventory",
@@ -197,8 +205,8 @@ def test_two_consumers_in_a_group_one_killed(
     survivor = consumer(env, tmp_path, "--group", "pair", "--idle-exit", "8", "--batch-size", "500")
     victim = consumer(env, tmp_path, "--group", "pair", "--batch-size", "500")
     reaper += [survivor, victim]
-    wait_for(lambda: loaded(warehouse_url) > 2_000, 90, "both consumers to load")
+    wait_for(lambda: loaded(embedded_warehouse_url) > 2_000, 90, "both consumers to load")
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert survivor.wait(timeout=300) == 0
-    assert_exact(warehouse_url, published)
+    assert_exact(embedded_warehouse_url, published)
