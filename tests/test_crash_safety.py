@@ -6,6 +6,7 @@ and then compares the warehouse with what was published.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from pos_pipeline.broker.admin import ensure_topics
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.config import Settings
 from pos_pipeline.services import start_services, stop_services
+from pos_pipeline.services.state import read_state
 from pos_pipeline.simulate.engine import DayBatch
 from pos_pipeline.simulate.run import KafkaSink, SimulationOptions, run_simulation
 from pos_pipeline.warehouse.setup import init_warehouse
@@ -209,4 +211,37 @@ def test_two_consumers_in_a_group_one_killed(
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert survivor.wait(timeout=300) == 0
+    assert_exact(embedded_warehouse_url, published)
+
+
+def test_broker_stall_and_rebalance_are_ridden_out(
+    tmp_path: Path,
+    embedded_warehouse_url: str,
+    bootstrap: str,
+    topic: str,
+    pos_home: Path,
+    reaper: list[subprocess.Popen[bytes]],
+) -> None:
+    published = publish(bootstrap, topic, 20_000)
+    env = pos_env(
+        tmp_path,
+        POS_DATABASE_URL=embedded_warehouse_url,
+        POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        POS_TOPIC=topic,
+        POS_INVENTORY_TOPIC=f"{topic}.inventory",
+        POS_DLQ_TOPIC=f"{topic}.dlq",
+    )
+    process = consumer(env, tmp_path, "--group", "stall", "--idle-exit", "8", "--batch-size", "500")
+    reaper.append(process)
+    wait_for(lambda: loaded(embedded_warehouse_url) > 0, 90, "the first batch")
+    broker = read_state(pos_home, "broker")
+    assert broker is not None
+    # Frozen longer than the session timeout: connections stall, the group expires the member,
+    # and on thawing the consumer reconnects and rejoins (a rebalance).
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        time.sleep(9)
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
+    assert process.wait(timeout=300) == 0
     assert_exact(embedded_warehouse_url, published)

@@ -64,6 +64,10 @@ def consumer_config(bootstrap: str, group: str, overrides: Mapping[str, str]) ->
             "auto.offset.reset": "earliest",
             "session.timeout.ms": SESSION_TIMEOUT_MS,
             "heartbeat.interval.ms": "1000",
+            # Bounded prefetch: librdkafka's defaults (100,000 messages, 64 MiB per partition)
+            # would let a large backlog cost hundreds of MiB of queued messages.
+            "queued.min.messages": "5000",
+            "queued.max.messages.kbytes": "8192",
         },
         overrides,
     )

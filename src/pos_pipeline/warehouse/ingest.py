@@ -51,7 +51,8 @@ class IngestOptions:
 
     group: str = "pos-warehouse"
     batch_size: int = 2000
-    poll_timeout_s: float = 0.5
+    # Short, so a trickle is loaded within ~100 ms; a backlog still fills whole batches at once.
+    poll_timeout_s: float = 0.1
     idle_exit_s: float | None = None
     max_messages: int | None = None
 
@@ -124,6 +125,13 @@ class Ingestor:
         self._last_activity = time.monotonic()
         log.info("assigned partitions %s", sorted(p.partition for p in partitions))
 
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Until partitions come back (a rebalance, a rejoin after a broker stall) the consumer is
+        # not idle, it is waiting: --idle-exit must not end it.
+        self._assigned = False
+        self._last_activity = time.monotonic()
+        log.info("partitions revoked %s", sorted(p.partition for p in partitions))
+
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM finish the current batch, commit, and stop."""
 
@@ -137,7 +145,9 @@ class Ingestor:
     def run(self, on_batch: Callable[[IngestStats], None] | None = None) -> IngestStats:
         """Consume until stopped, idle for ``idle_exit_s``, or ``max_messages`` are read."""
         topics = [self.topic] + ([self.inventory_topic] if self.inventory_topic else [])
-        self._consumer.subscribe(topics, on_assign=self._on_assign)
+        self._consumer.subscribe(
+            topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
+        )
         try:
             while not self.stop.is_set():
                 limit = self.options.batch_size
