@@ -95,6 +95,18 @@ def assert_exact(url: str, published: Published) -> None:
     assert ledger == (0,)
 
 
+def loader_env(home: Path, database_url: str, bootstrap: str, topic: str) -> dict[str, str]:
+    """The environment of a ``pos consume`` for this test's database and topics."""
+    return pos_env(
+        home,
+        POS_DATABASE_URL=database_url,
+        POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        POS_TOPIC=topic,
+        POS_INVENTORY_TOPIC=f"{topic}.inventory",
+        POS_DLQ_TOPIC=f"{topic}.dlq",
+    )
+
+
 def consumer(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "pos_pipeline", "consume", *args],
@@ -133,14 +145,7 @@ def test_sigkill_five_times_mid_load_loses_and_doubles_nothing(
     reaper: list[subprocess.Popen[bytes]],
 ) -> None:
     published = publish(bootstrap, topic, 60_000)
-    env = pos_env(
-        tmp_path,
-        POS_DATABASE_URL=embedded_warehouse_url,
-        POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        POS_TOPIC=topic,
-        POS_INVENTORY_TOPIC=f"{topic}.inventory",
-        POS_DLQ_TOPIC=f"{topic}.dlq",
-    )
+    env = loader_env(tmp_path, embedded_warehouse_url, bootstrap, topic)
     rng = random.Random(60_000)
     for _ in range(5):
         before = loaded(embedded_warehouse_url)
@@ -165,14 +170,7 @@ def test_database_outage_is_ridden_out(
     try:
         init_warehouse(url)
         published = publish(bootstrap, topic, 20_000)
-        env = pos_env(
-            tmp_path,
-            POS_DATABASE_URL=url,
-            POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-            POS_TOPIC=topic,
-            POS_INVENTORY_TOPIC=f"{topic}.inventory",
-            POS_DLQ_TOPIC=f"{topic}.dlq",
-        )
+        env = loader_env(tmp_path, url, bootstrap, topic)
         process = consumer(env, tmp_path, "--group", "outage", "--idle-exit", "5", "--batch-size", "500")
         reaper.append(process)
         wait_for(lambda: loaded(url) > 0, 90, "the first batch")
@@ -196,14 +194,7 @@ def test_two_consumers_in_a_group_one_killed(
     reaper: list[subprocess.Popen[bytes]],
 ) -> None:
     published = publish(bootstrap, topic, 20_000)
-    env = pos_env(
-        tmp_path,
-        POS_DATABASE_URL=embedded_warehouse_url,
-        POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        POS_TOPIC=topic,
-        POS_INVENTORY_TOPIC=f"{topic}.inventory",
-        POS_DLQ_TOPIC=f"{topic}.dlq",
-    )
+    env = loader_env(tmp_path, embedded_warehouse_url, bootstrap, topic)
     survivor = consumer(env, tmp_path, "--group", "pair", "--idle-exit", "8", "--batch-size", "500")
     victim = consumer(env, tmp_path, "--group", "pair", "--batch-size", "500")
     reaper += [survivor, victim]
@@ -223,14 +214,7 @@ def test_broker_stall_and_rebalance_are_ridden_out(
     reaper: list[subprocess.Popen[bytes]],
 ) -> None:
     published = publish(bootstrap, topic, 20_000)
-    env = pos_env(
-        tmp_path,
-        POS_DATABASE_URL=embedded_warehouse_url,
-        POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        POS_TOPIC=topic,
-        POS_INVENTORY_TOPIC=f"{topic}.inventory",
-        POS_DLQ_TOPIC=f"{topic}.dlq",
-    )
+    env = loader_env(tmp_path, embedded_warehouse_url, bootstrap, topic)
     process = consumer(env, tmp_path, "--group", "stall", "--idle-exit", "8", "--batch-size", "500")
     reaper.append(process)
     wait_for(lambda: loaded(embedded_warehouse_url) > 0, 90, "the first batch")
