@@ -183,6 +183,7 @@ def _summary(database_url: str, result: DemoResult, console: Console) -> None:
     tables.add_column("rows", justify="right")
     for name, count in counts.items():
         tables.add_row(name, f"{count:,}")
+    console.print()
     console.print(Group(sales, tables))
     console.print(
         f"{result.published:,} published, {result.loaded:,} loaded, {result.duplicates:,} already in the "
