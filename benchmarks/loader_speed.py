@@ -70,6 +70,19 @@ def publish(bootstrap: str, topic: str, count: int, start: date) -> list[bytes]:
     return captured
 
 
+def pos_environment(url: str, bootstrap: str, topic: str) -> dict[str, str]:
+    """This process's environment without POS_* settings, pointed at one database and topic."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POS_")}
+    env.update(
+        POS_DATABASE_URL=url,
+        POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        POS_TOPIC=topic,
+        POS_INVENTORY_TOPIC=f"{topic}.inventory",
+        POS_DLQ_TOPIC=f"{topic}.dlq",
+    )
+    return env
+
+
 def _vm_hwm_kib(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -85,14 +98,7 @@ def run_consumer(
     url: str, bootstrap: str, topic: str, group: str, extra: list[str]
 ) -> tuple[float, int, str]:
     """Run ``pos consume`` to the end of the backlog; (seconds of loading, peak RSS KiB, stderr)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POS_")}
-    env.update(
-        POS_DATABASE_URL=url,
-        POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        POS_TOPIC=topic,
-        POS_INVENTORY_TOPIC=f"{topic}.inventory",
-        POS_DLQ_TOPIC=f"{topic}.dlq",
-    )
+    env = pos_environment(url, bootstrap, topic)
     process = subprocess.Popen(
         [sys.executable, "-m", "pos_pipeline", "-v", "consume", "--group", group, "--idle-exit", "3", *extra],
         env=env,
@@ -207,14 +213,7 @@ def freshness(url: str, bootstrap: str, seconds: int) -> tuple[float, float, int
     """p50 and p99 of ingested_at − published_at (ms) at a steady 1,000 transactions per second."""
     topic = "Freshness"
     ensure_topics(bootstrap, {}, [topic, f"{topic}.inventory", f"{topic}.dlq"], 6)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POS_")}
-    env.update(
-        POS_DATABASE_URL=url,
-        POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        POS_TOPIC=topic,
-        POS_INVENTORY_TOPIC=f"{topic}.inventory",
-        POS_DLQ_TOPIC=f"{topic}.dlq",
-    )
+    env = pos_environment(url, bootstrap, topic)
     # Idle time counts from the group join; the simulator starts well within it.
     consumer = subprocess.Popen(
         [

@@ -17,6 +17,18 @@ def pos_env(home: Path, **variables: str) -> dict[str, str]:
     return env
 
 
+def loader_env(home: Path, database_url: str, bootstrap: str, topic: str) -> dict[str, str]:
+    """``pos_env`` pointing at one database and at ``topic`` with its inventory and dead-letter topics."""
+    return pos_env(
+        home,
+        POS_DATABASE_URL=database_url,
+        POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        POS_TOPIC=topic,
+        POS_INVENTORY_TOPIC=f"{topic}.inventory",
+        POS_DLQ_TOPIC=f"{topic}.dlq",
+    )
+
+
 def run_pos(
     args: list[str],
     env: dict[str, str],

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import psycopg
 
-from pos_cli import pos_env, run_pos
+from pos_cli import loader_env, run_pos
 from pos_pipeline.broker.admin import ensure_topics
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.simulate.engine import ChainSimulator
@@ -77,14 +77,7 @@ def test_a_thousand_good_messages_load_and_every_poison_is_a_dead_letter(
     expected = Counter(kind for kind, _ in bad) + Counter({"conflicting_duplicate": 1})
     assert dead_letters_by_reason(bootstrap, {}, dlq) == expected
 
-    env = pos_env(
-        tmp_path,
-        POS_DATABASE_URL=warehouse_url,
-        POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        POS_TOPIC=topic,
-        POS_DLQ_TOPIC=dlq,
-        POS_INVENTORY_TOPIC=f"{topic}.inventory",
-    )
+    env = loader_env(tmp_path, warehouse_url, bootstrap, topic)
     report = run_pos(["check", "--group", "g"], env, tmp_path)
     assert report.returncode == 0, report.stdout + report.stderr
     assert "conflicting_duplicate" in report.stdout
@@ -96,13 +89,7 @@ def test_check_fails_on_a_broken_ledger(
 ) -> None:
     with psycopg.connect(warehouse_url) as conn:
         conn.execute("UPDATE inventory SET on_hand = on_hand + 1 WHERE store_id = 'S001' AND sku = '100001'")
-    env = pos_env(
-        tmp_path,
-        POS_DATABASE_URL=warehouse_url,
-        POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        POS_TOPIC=topic,
-        POS_DLQ_TOPIC=f"{topic}.dlq",
-    )
+    env = loader_env(tmp_path, warehouse_url, bootstrap, topic)
     report = run_pos(["check"], env, tmp_path)
     assert report.returncode == 1
     assert "violates its invariants" in report.stdout

@@ -22,7 +22,7 @@ import orjson
 import psycopg
 import pytest
 
-from pos_cli import pos_env
+from pos_cli import loader_env
 from pos_pipeline.broker.admin import ensure_topics
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.config import Settings
@@ -93,18 +93,6 @@ def assert_exact(url: str, published: Published) -> None:
     assert (rows, ids, money) == (published.count, published.count, published.money)
     assert lines == (published.lines,) and sales == (published.lines,)
     assert ledger == (0,)
-
-
-def loader_env(home: Path, database_url: str, bootstrap: str, topic: str) -> dict[str, str]:
-    """The environment of a ``pos consume`` for this test's database and topics."""
-    return pos_env(
-        home,
-        POS_DATABASE_URL=database_url,
-        POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        POS_TOPIC=topic,
-        POS_INVENTORY_TOPIC=f"{topic}.inventory",
-        POS_DLQ_TOPIC=f"{topic}.dlq",
-    )
 
 
 def consumer(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen[bytes]:

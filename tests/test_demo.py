@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from pos_cli import pos_env, run_pos
+from pos_cli import loader_env, pos_env, run_pos
 from pos_pipeline.config import Settings
 from pos_pipeline.services import service_status, start_services, stop_services
 from pos_pipeline.warehouse.summary import table_counts
@@ -38,13 +38,7 @@ def test_demo_fills_every_table_and_stops_what_it_started(tmp_path: Path) -> Non
 def test_consume_exits_cleanly_on_sigterm(
     tmp_path: Path, warehouse_url: str, bootstrap: str, topic: str
 ) -> None:
-    env = pos_env(
-        tmp_path,
-        POS_DATABASE_URL=warehouse_url,
-        POS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        POS_TOPIC=topic,
-        POS_DLQ_TOPIC=f"{topic}.dlq",
-    )
+    env = loader_env(tmp_path, warehouse_url, bootstrap, topic)
     assert run_pos(["simulate", "--start", "2025-05-05", "--count", "300"], env, tmp_path).returncode == 0
     process = subprocess.Popen(
         [sys.executable, "-m", "pos_pipeline", "consume"],

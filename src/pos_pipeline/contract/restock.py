@@ -13,7 +13,13 @@ from uuid import UUID
 
 import fastjsonschema
 
-from pos_pipeline.contract.validate import KnownEntities, Rejection
+from pos_pipeline.contract.validate import (
+    KnownEntities,
+    Rejection,
+    check_store,
+    check_structure,
+    parse_occurred_at,
+)
 
 RESTOCK_SCHEMA_FILE = "restock.v1.schema.json"
 
@@ -40,20 +46,9 @@ class ValidRestock:
 
 def check_restock(doc: dict[str, Any], known: KnownEntities) -> ValidRestock:
     """Check a decoded restock event's structure and references."""
-    if doc.get("schema_version") != 1 or isinstance(doc.get("schema_version"), bool):
-        raise Rejection(
-            "unsupported_schema_version", f"schema_version {doc.get('schema_version')!r} is not 1"
-        )
-    try:
-        _validator()(doc)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        raise Rejection("schema_violation", exc.message[:500]) from None
+    check_structure(doc, _validator())
+    check_store(doc, known)
     store_id = doc["store_id"]
-    province = known.stores.get(store_id)
-    if province is None:
-        raise Rejection("unknown_store", f"store {store_id!r} is not in the warehouse")
-    if province != doc["province"]:
-        raise Rejection("wrong_province", f"store {store_id} is in {province}, not {doc['province']}")
     lines = []
     seen: set[str] = set()
     for line in doc["lines"]:
@@ -69,10 +64,4 @@ def check_restock(doc: dict[str, Any], known: KnownEntities) -> ValidRestock:
             raise Rejection("schema_violation", f"SKU {sku} appears twice in one delivery")
         seen.add(sku)
         lines.append((sku, quantity))
-    try:
-        occurred_at = datetime.fromisoformat(doc["occurred_at"])
-    except ValueError:
-        raise Rejection(
-            "schema_violation", f"occurred_at {doc['occurred_at']!r} is not a date-time"
-        ) from None
-    return ValidRestock(UUID(doc["event_id"]), store_id, occurred_at, tuple(lines))
+    return ValidRestock(UUID(doc["event_id"]), store_id, parse_occurred_at(doc), tuple(lines))

@@ -6,6 +6,7 @@ class (for dead-letter headers and counts) and a human-readable reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -101,34 +102,51 @@ def decode(value: bytes | None) -> dict[str, Any]:
     return doc
 
 
-def check(doc: dict[str, Any], known: KnownEntities, taxes: TaxTable) -> ValidTransaction:
-    """Check structure, references, tax law and arithmetic; return the loadable transaction."""
+def check_structure(doc: dict[str, Any], validate_schema: Callable[[dict[str, Any]], Any]) -> None:
+    """Reject an unknown ``schema_version``, then anything the compiled JSON Schema refuses."""
     version = doc.get("schema_version")
     if version != SCHEMA_VERSION or isinstance(version, bool):
         raise Rejection("unsupported_schema_version", f"schema_version {version!r} is not {SCHEMA_VERSION}")
     try:
-        _validate_structure(doc)
+        validate_schema(doc)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise Rejection("schema_violation", exc.message[:500]) from None
-    return _check_semantics(doc, known, taxes)
 
 
-def _check_semantics(doc: dict[str, Any], known: KnownEntities, taxes: TaxTable) -> ValidTransaction:
+def check_store(doc: dict[str, Any], known: KnownEntities) -> str:
+    """The province of the message's store, which must be known and match the message's."""
     store_id = doc["store_id"]
     province = known.stores.get(store_id)
     if province is None:
         raise Rejection("unknown_store", f"store {store_id!r} is not in the warehouse")
     if doc["province"] != province:
         raise Rejection("wrong_province", f"store {store_id} is in {province}, not {doc['province']}")
-    customer_id = doc["customer_id"]
-    if customer_id is not None and customer_id not in known.customers:
-        raise Rejection("unknown_customer", f"customer {customer_id!r} is not in the warehouse")
+    return province
+
+
+def parse_occurred_at(doc: dict[str, Any]) -> datetime:
+    """The message's ``occurred_at`` as an aware datetime (local time with its offset)."""
     try:
-        occurred_at = datetime.fromisoformat(doc["occurred_at"])
+        return datetime.fromisoformat(doc["occurred_at"])
     except ValueError:
         raise Rejection(
             "schema_violation", f"occurred_at {doc['occurred_at']!r} is not a date-time"
         ) from None
+
+
+def check(doc: dict[str, Any], known: KnownEntities, taxes: TaxTable) -> ValidTransaction:
+    """Check structure, references, tax law and arithmetic; return the loadable transaction."""
+    check_structure(doc, _validate_structure)
+    return _check_semantics(doc, known, taxes)
+
+
+def _check_semantics(doc: dict[str, Any], known: KnownEntities, taxes: TaxTable) -> ValidTransaction:
+    store_id = doc["store_id"]
+    province = check_store(doc, known)
+    customer_id = doc["customer_id"]
+    if customer_id is not None and customer_id not in known.customers:
+        raise Rejection("unknown_customer", f"customer {customer_id!r} is not in the warehouse")
+    occurred_at = parse_occurred_at(doc)
     local_date = occurred_at.date()
     try:
         in_force = taxes.taxes_on(province, local_date)
