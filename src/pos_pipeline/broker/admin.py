@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from pos_pipeline.broker.config import admin_config, consumer_config, make_client
+from pos_pipeline.broker.config import admin_config, make_client
 from pos_pipeline.errors import BrokerError
 
 log = logging.getLogger(__name__)
@@ -52,20 +52,3 @@ def ensure_topics(
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise BrokerError(f"cannot create topic {name}: {exc.args[0].str()}") from None
     return created
-
-
-def end_offsets(bootstrap: str, overrides: Mapping[str, str], topic: str) -> dict[int, int]:
-    """The high watermark of every partition of ``topic``."""
-    consumer = make_client(Consumer, consumer_config(bootstrap, "pos-watermarks", overrides))
-    try:
-        metadata = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
-        if topic not in metadata.topics or metadata.topics[topic].error is not None:
-            return {}
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=METADATA_TIMEOUT_S)[1]
-            for p in metadata.topics[topic].partitions
-        }
-    except KafkaException as exc:
-        raise BrokerError(f"cannot read offsets of {topic} at {bootstrap}: {exc.args[0].str()}") from None
-    finally:
-        consumer.close()

@@ -119,10 +119,6 @@ class BatchLoader:
         prepare_restock_staging(conn)
         conn.commit()
 
-    def forget(self) -> None:
-        """Drop cached knowledge of the database, after a rolled-back batch."""
-        self._known_dates = None
-
     def load(self, batch: Sequence[Incoming], restocks: Sequence[IncomingRestock] = ()) -> LoadResult:
         """Stage and merge ``batch`` (deliveries first) in the current transaction; the caller commits."""
         restocked = load_restocks(self.conn, restocks) if restocks else 0
