@@ -30,6 +30,7 @@ from pos_pipeline.services import start_services, stop_services
 from pos_pipeline.services.state import read_state
 from pos_pipeline.simulate.engine import DayBatch
 from pos_pipeline.simulate.run import KafkaSink, SimulationOptions, run_simulation
+from pos_pipeline.warehouse.reconcile import check_invariants
 from pos_pipeline.warehouse.setup import init_warehouse
 
 
@@ -90,9 +91,11 @@ def assert_exact(url: str, published: Published) -> None:
             JOIN (SELECT store_id, sku, sum(quantity_delta) AS total FROM inventory_movements
                   GROUP BY store_id, sku) m USING (store_id, sku)
             WHERE i.on_hand <> m.total""").fetchone()
+        violations = {name: n for name, n in check_invariants(conn).items() if n}
     assert (rows, ids, money) == (published.count, published.count, published.money)
     assert lines == (published.lines,) and sales == (published.lines,)
     assert ledger == (0,)
+    assert violations == {}, "the analytics rollups and every other invariant must hold after the crashes"
 
 
 def consumer(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen[bytes]:

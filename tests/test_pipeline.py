@@ -13,6 +13,7 @@ from pos_pipeline.broker.admin import ensure_topics
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.simulate.run import KafkaSink, SimulationOptions, run_simulation
 from pos_pipeline.warehouse.ingest import IngestOptions, Ingestor
+from pos_pipeline.warehouse.reconcile import check_invariants
 
 START = date(2025, 3, 28)  # crosses Nova Scotia's HST change on 2025-04-01 with --days 7
 
@@ -102,6 +103,8 @@ def test_a_full_replay_changes_nothing(warehouse_url: str, bootstrap: str, topic
     assert scalar(warehouse_url, "SELECT count(*) FROM transactions") == 600
     assert scalar(warehouse_url, "SELECT sum(on_hand) FROM inventory") == before
     assert_ledger_balances(warehouse_url)
+    with psycopg.connect(warehouse_url) as conn:
+        assert not any(check_invariants(conn).values()), "a replay must leave the analytics rollups exact"
 
 
 def test_offsets_are_committed_after_loading(warehouse_url: str, bootstrap: str, topic: str) -> None:

@@ -55,6 +55,16 @@ class ValidItem:
 
 
 @dataclass(frozen=True, slots=True)
+class ValidTax:
+    """A checked tax of a receipt: the rate in force, the lines' sum it applies to, the amount."""
+
+    code: str
+    rate: Decimal
+    taxable_amount: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class ValidTransaction:
     """A checked transaction, ready to load."""
 
@@ -70,6 +80,7 @@ class ValidTransaction:
     rounding: Decimal
     total: Decimal
     items: tuple[ValidItem, ...]
+    taxes: tuple[ValidTax, ...] = ()
 
 
 def reference_entities() -> KnownEntities:
@@ -167,7 +178,8 @@ def _check_semantics(doc: dict[str, Any], known: KnownEntities, taxes: TaxTable)
         "arithmetic",
         f"subtotal {doc['subtotal']} is not Σ line_total {subtotal}",
     )
-    tax_total = _check_taxes(doc["taxes"], taxable, {t.code: t.rate for t in in_force})
+    charged = _check_taxes(doc["taxes"], taxable, {t.code: t.rate for t in in_force})
+    tax_total = sum((t.amount for t in charged), Decimal(0))
     _expect(
         Decimal(doc["tax_total"]) == tax_total,
         "arithmetic",
@@ -196,6 +208,7 @@ def _check_semantics(doc: dict[str, Any], known: KnownEntities, taxes: TaxTable)
         rounding=rounding,
         total=total,
         items=tuple(items),
+        taxes=charged,
     )
 
 
@@ -251,14 +264,14 @@ def _check_item(
 
 def _check_taxes(
     entries: list[dict[str, Any]], taxable: dict[str, Decimal], rates: dict[str, Decimal]
-) -> Decimal:
+) -> tuple[ValidTax, ...]:
     seen = [e["code"] for e in entries]
     _expect(
         sorted(seen) == sorted(taxable),
         "tax",
         f"taxes list {seen}, but the lines carry {sorted(taxable)}",
     )
-    total = Decimal(0)
+    checked = []
     for entry in entries:
         code, rate = entry["code"], Decimal(entry["rate"])
         _expect(rate == rates[code], "tax", f"{code} rate {rate} is not the {rates[code]} in force")
@@ -274,8 +287,8 @@ def _check_taxes(
             "arithmetic",
             f"{code} amount {amount} is not {rate} × {base} = {round_half_up(rate * base)}",
         )
-        total += amount
-    return total
+        checked.append(ValidTax(code, rate, base, amount))
+    return tuple(checked)
 
 
 def _expect(condition: bool, error_class: str, reason: str) -> None:

@@ -2,9 +2,9 @@
 
 A batch is staged with COPY, then merged in a few statements inside the
 caller's database transaction: new transactions are inserted (replays are
-skipped by the primary key), and only for those are items, ``sale``
-movements and the inventory change written. Re-loading any batch, after a
-crash or a rebalance, therefore changes nothing.
+skipped by the primary key), and only for those are items, taxes, ``sale``
+movements, the inventory change and the analytics rollups written. Re-loading
+any batch, after a crash or a rebalance, therefore changes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from pos_pipeline.analytics import rollups
 from pos_pipeline.contract.validate import ValidTransaction
 from pos_pipeline.reference.calendar import date_key, date_row
 from pos_pipeline.warehouse.restock_loader import IncomingRestock, load_restocks, prepare_restock_staging
@@ -29,6 +30,9 @@ CREATE TEMP TABLE IF NOT EXISTS stage_transactions (
 CREATE TEMP TABLE IF NOT EXISTS stage_items (
     transaction_id uuid, line_no int, sku text, quantity numeric, unit_price numeric,
     discount numeric, line_total numeric, tax_codes text[]
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_taxes (
+    transaction_id uuid, tax_code text, rate numeric, taxable_amount numeric, amount numeric
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS new_transactions (transaction_id uuid PRIMARY KEY)
     ON COMMIT DELETE ROWS;
@@ -57,6 +61,11 @@ _MERGE = (
     FROM stage_items i JOIN new_transactions USING (transaction_id)
     """,
     """
+    INSERT INTO transaction_taxes (transaction_id, tax_code, rate, taxable_amount, amount)
+    SELECT x.transaction_id, x.tax_code, x.rate, x.taxable_amount, x.amount
+    FROM stage_taxes x JOIN new_transactions USING (transaction_id)
+    """,
+    """
     INSERT INTO inventory_movements (store_id, sku, quantity_delta, reason, transaction_id, occurred_at)
     SELECT t.store_id, i.sku, -i.quantity, 'sale', t.transaction_id, t.occurred_at
     FROM stage_items i
@@ -78,6 +87,13 @@ _MERGE = (
     """,
 )
 
+
+# The batch's new transactions, as the rollups read them (see pos_pipeline.analytics.rollups).
+_NEW = {
+    "tx": "(SELECT s.* FROM stage_transactions s JOIN new_transactions USING (transaction_id))",
+    "items": "(SELECT s.* FROM stage_items s JOIN new_transactions USING (transaction_id))",
+    "taxes": "(SELECT s.* FROM stage_taxes s JOIN new_transactions USING (transaction_id))",
+}
 
 # Already loaded under the same id, but with other content: not a replay, a conflict.
 _CONFLICTS = """
@@ -170,10 +186,19 @@ class BatchLoader:
                                 list(item.taxes),
                             )
                         )
+            with cur.copy("COPY stage_taxes FROM STDIN") as copy:
+                for incoming in unique.values():
+                    tx = incoming.transaction
+                    for tax in tx.taxes:
+                        copy.write_row(
+                            (tx.transaction_id, tax.code, tax.rate, tax.taxable_amount, tax.amount)
+                        )
             cur.execute(_MERGE[0])
             inserted = cur.rowcount
             for statement in _MERGE[1:]:
                 cur.execute(statement)
+            if inserted:
+                rollups.add_batch(cur, **_NEW)
             cur.execute(_CONFLICTS)
             clashing = {row[0] for row in cur.fetchall()}
         conflicts += [unique[i] for i in clashing]

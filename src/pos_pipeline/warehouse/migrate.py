@@ -33,6 +33,18 @@ def upgrade(libpq_url: str, revision: str = "head") -> None:
         engine.dispose()
 
 
+def downgrade(libpq_url: str, revision: str) -> None:
+    """Migrate the warehouse schema back to ``revision`` (what it drops is lost)."""
+    engine = make_engine(libpq_url)
+    try:
+        with translated_errors(libpq_url, "migration"), engine.begin() as conn:
+            cfg = _config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
 def current_revision(libpq_url: str) -> str | None:
     """The revision the warehouse is at, or None for an empty database."""
     engine = make_engine(libpq_url)

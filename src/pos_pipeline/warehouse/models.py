@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -177,6 +178,19 @@ class ItemPurchased(Base):
     __table_args__ = (Index("ix_items_purchased_sku", "sku"),)
 
 
+class TransactionTax(Base):
+    """One tax charged on a checkout, as the receipt states it."""
+
+    __tablename__ = "transaction_taxes"
+    transaction_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("transactions.transaction_id", ondelete="CASCADE"), primary_key=True
+    )
+    tax_code: Mapped[str] = mapped_column(String(3), primary_key=True)
+    rate: Mapped[Decimal] = mapped_column(Numeric(7, 6))
+    taxable_amount: Mapped[Decimal] = mapped_column(Money)
+    amount: Mapped[Decimal] = mapped_column(Money)
+
+
 class Inventory(Base):
     """Stock on hand per store and SKU; always the sum of its movements."""
 
@@ -218,4 +232,13 @@ class InventoryMovement(Base):
         Index("ix_inventory_movements_restock_id", "restock_id"),
         Index("ix_inventory_movements_store_sku", "store_id", "sku"),
         Index("ix_inventory_movements_transaction_id", "transaction_id"),
+        # Stock coming in (opening and deliveries) is read by the stock reports; sales are not
+        # indexed here, so the partial index costs the loader nothing per item line.
+        Index(
+            "ix_inventory_movements_stock_in",
+            "reason",
+            "store_id",
+            "sku",
+            postgresql_where=text("reason <> 'sale'"),
+        ),
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import psycopg
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from pos_pipeline.analytics import rollups
 from pos_pipeline.broker.config import consumer_config, make_client
 from pos_pipeline.errors import BrokerError
 
@@ -26,6 +27,11 @@ INVARIANTS = {
     "stock on hand is negative": "SELECT count(*) FROM inventory WHERE on_hand < 0",
     "a transaction's total is not subtotal + tax + rounding": """
         SELECT count(*) FROM transactions WHERE total <> subtotal + tax_total + rounding""",
+    "a transaction's taxes do not add up to its tax_total": """
+        SELECT count(*) FROM transactions t
+        LEFT JOIN (SELECT transaction_id, sum(amount) AS total FROM transaction_taxes
+                   GROUP BY transaction_id) x USING (transaction_id)
+        WHERE t.tax_total <> coalesce(x.total, 0)""",
 }
 READ_TIMEOUT_S = 10.0
 
@@ -45,13 +51,19 @@ class Report:
 
 
 def check_invariants(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, int]:
-    """Rows violating each invariant of the warehouse."""
+    """Rows violating each invariant of the warehouse, analytics rollups against the facts included."""
     found = {}
     with conn.cursor() as cur:
+        # One snapshot for every query: a loader committing meanwhile cannot make facts and
+        # rollups look out of step.
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         for name, query in INVARIANTS.items():
             cur.execute(query)
             row = cur.fetchone()
             found[name] = int(str(row[0])) if row else 0
+        for table, count in rollups.mismatches(cur).items():
+            found[f"{table} differs from a recomputation from the facts"] = count
+    conn.rollback()
     return found
 
 

@@ -10,6 +10,7 @@ import psycopg
 TABLES = (
     "transactions",
     "items_purchased",
+    "transaction_taxes",
     "inventory",
     "inventory_movements",
     "dates",
@@ -18,6 +19,8 @@ TABLES = (
     "tax_rates",
     "customers",
     "products",
+    "analytics.rollup_store_day",
+    "analytics.rollup_product_day",
 )
 
 

@@ -1,0 +1,227 @@
+"""The SQL of every report, written once: ``pos report`` fills in a period and filters, the
+``analytics`` views (:mod:`pos_pipeline.analytics.views`) fill in a day or a month and no filter.
+
+Every query reads the rollup tables (alias ``r``, with ``local_date`` and ``store_id``) joined to
+``stores`` (alias ``s``), so ``{where}`` can filter on ``r.local_date``, ``r.store_id`` and
+``s.province``. ``{period}`` is an SQL expression of ``r.local_date``.
+"""
+
+from __future__ import annotations
+
+TAX_CODES = ("GST", "HST", "PST", "QST", "RST")
+GST_HST = ("GST", "HST")
+PROVINCIAL = ("PST", "QST", "RST")
+THURSDAY = 4  # ISO day of week: the chain's flyer runs Thursday to Wednesday
+RECENT_DAYS = 7  # the sales rate behind days of cover
+
+_TAX_PIVOT = ", ".join(
+    f"coalesce(sum(tax_amount) FILTER (WHERE tax_code = '{code}'), 0) AS {code.lower()}" for code in TAX_CODES
+)
+_TAXES_BY_STORE_DAY = f"""
+    SELECT local_date, store_id, {_TAX_PIVOT} FROM analytics.rollup_store_day_tax GROUP BY 1, 2"""
+
+
+def _sum_of(codes: tuple[str, ...], table: str = "x") -> str:
+    return " + ".join(f"coalesce(sum({table}.{code.lower()}), 0)" for code in codes)
+
+
+TAXES_COLLECTED = """
+SELECT {period} AS period, s.province, r.tax_code, sum(r.tax_amount) AS amount
+FROM analytics.rollup_store_day_tax r JOIN stores s USING (store_id)
+WHERE {where}
+GROUP BY 1, 2, 3
+"""
+
+SALES = f"""
+SELECT {{period}} AS period, r.store_id, s.name AS store_name, s.province,
+    sum(r.transactions) AS transactions, sum(r.item_lines) AS item_lines,
+    trunc(sum(r.units))::bigint AS units,
+    sum(r.sales) AS sales, sum(r.zero_rated_sales) AS zero_rated_sales,
+    sum(r.sales) - sum(r.zero_rated_sales) AS taxable_sales,
+    {", ".join(f"coalesce(sum(x.{c.lower()}), 0) AS {c.lower()}" for c in TAX_CODES)},
+    sum(r.tax_total) AS tax_total, sum(r.rounding) AS rounding, sum(r.total) AS total,
+    round(sum(r.sales) / sum(r.transactions), 2) AS avg_transaction_value,
+    round(sum(r.units) / sum(r.transactions), 2) AS units_per_transaction,
+    round(sum(r.sales) / s.floor_area_m2, 2) AS sales_per_m2,
+    round(sum(r.member_sales) / nullif(sum(r.sales), 0), 4) AS member_share
+FROM analytics.rollup_store_day r JOIN stores s USING (store_id)
+LEFT JOIN ({_TAXES_BY_STORE_DAY}) x USING (local_date, store_id)
+WHERE {{where}}
+GROUP BY 1, r.store_id, s.name, s.province, s.floor_area_m2
+"""
+
+TAX_RETURN = f"""
+SELECT {{period}} AS period, s.province, sum(r.transactions) AS transactions,
+    sum(r.sales) AS sales, sum(r.zero_rated_sales) AS zero_rated_sales,
+    sum(r.sales) - sum(r.zero_rated_sales) AS taxable_sales,
+    {_sum_of(GST_HST)} AS gst_hst_collected,
+    {_sum_of(PROVINCIAL)} AS provincial_tax_collected,
+    {", ".join(f"coalesce(sum(x.{c.lower()}), 0) AS {c.lower()}" for c in TAX_CODES)},
+    sum(r.rounding) AS rounding
+FROM analytics.rollup_store_day r JOIN stores s USING (store_id)
+LEFT JOIN ({_TAXES_BY_STORE_DAY}) x USING (local_date, store_id)
+WHERE {{where}}
+GROUP BY 1, s.province
+"""
+
+PAYMENTS = """
+SELECT m.period, m.province, m.payment_method, m.transactions, m.value,
+    round(m.transactions::numeric / sum(m.transactions) OVER w, 4) AS count_share,
+    round(m.value / nullif(sum(m.value) OVER w, 0), 4) AS value_share
+FROM (
+    SELECT {period} AS period, s.province, r.payment_method, sum(r.transactions) AS transactions,
+        sum(r.total) AS value
+    FROM analytics.rollup_payment_day r JOIN stores s USING (store_id)
+    WHERE {where}
+    GROUP BY 1, 2, 3
+) m
+WINDOW w AS (PARTITION BY m.period, m.province)
+"""
+
+PRODUCTS = """
+SELECT d.period, d.sku, p.name, p.category, p.unit,
+    CASE WHEN p.unit = 'kg' THEN d.units ELSE trunc(d.units) END AS units,
+    d.lines, d.sales, d.discount,
+    rank() OVER (PARTITION BY d.period, p.category ORDER BY d.sales DESC) AS rank_in_category
+FROM (
+    SELECT {period} AS period, r.sku, sum(r.units) AS units, sum(r.lines) AS lines, sum(r.sales) AS sales,
+        sum(r.discount) AS discount
+    FROM analytics.rollup_product_day r JOIN stores s USING (store_id)
+    WHERE {where}
+    GROUP BY 1, 2
+) d JOIN products p USING (sku)
+"""
+
+TRAFFIC = """
+SELECT extract(isodow FROM r.local_date)::int AS day_of_week, r.local_hour AS hour,
+    sum(r.transactions) AS transactions, sum(r.sales) AS sales
+FROM analytics.rollup_store_hour r JOIN stores s USING (store_id)
+WHERE {where}
+GROUP BY 1, 2
+"""
+
+BASKET_LINES = """
+SELECT r.item_lines, sum(r.transactions) AS transactions, sum(r.sales) AS sales
+FROM analytics.rollup_basket_day r JOIN stores s USING (store_id)
+WHERE {where}
+GROUP BY 1
+"""
+
+BASKET_VALUES = """
+SELECT r.value_band AS value_from, r.value_band + 10 AS value_to, sum(r.transactions) AS transactions,
+    sum(r.sales) AS sales
+FROM analytics.rollup_basket_day r JOIN stores s USING (store_id)
+WHERE {where}
+GROUP BY 1
+"""
+
+# A SKU is on the flyer for a whole Thursday-to-Wednesday week when any store sold it at a
+# discount that week (the flyer is the chain's); its lift compares units a trading day on the
+# flyer with units a trading day off it, over the trading days of the selection.
+_FLYER_WEEK = f"(r.local_date - mod(extract(isodow FROM r.local_date)::int + {7 - THURSDAY}, 7))"
+PROMOTIONS = f"""
+WITH flyer AS (
+    SELECT DISTINCT r.sku, {_FLYER_WEEK} AS week
+    FROM analytics.rollup_product_day r WHERE r.promo_lines > 0
+),
+selected AS (
+    SELECT r.local_date, r.sku, r.units, r.sales
+    FROM analytics.rollup_product_day r JOIN stores s USING (store_id) WHERE {{where}}
+),
+trading AS (
+    SELECT DISTINCT r.local_date, {_FLYER_WEEK} AS week
+    FROM analytics.rollup_store_day r JOIN stores s USING (store_id) WHERE {{where}}
+),
+grid AS (
+    SELECT f.sku, t.local_date, w.sku IS NOT NULL AS on_flyer
+    FROM (SELECT DISTINCT sku FROM flyer) f CROSS JOIN trading t
+    LEFT JOIN flyer w ON w.sku = f.sku AND w.week = t.week
+),
+days AS (
+    SELECT g.sku, g.local_date, g.on_flyer, coalesce(sum(d.units), 0) AS units,
+        coalesce(sum(d.sales), 0) AS sales
+    FROM grid g LEFT JOIN selected d USING (sku, local_date)
+    GROUP BY 1, 2, 3
+),
+totals AS (
+    SELECT sku,
+        count(*) FILTER (WHERE on_flyer) AS flyer_days,
+        coalesce(sum(units) FILTER (WHERE on_flyer), 0) AS units_on_flyer,
+        coalesce(sum(sales) FILTER (WHERE on_flyer), 0) AS sales_on_flyer,
+        count(*) FILTER (WHERE NOT on_flyer) AS off_flyer_days,
+        coalesce(sum(units) FILTER (WHERE NOT on_flyer), 0) AS units_off_flyer,
+        coalesce(sum(sales) FILTER (WHERE NOT on_flyer), 0) AS sales_off_flyer
+    FROM days GROUP BY sku
+)
+SELECT t.sku, p.name, p.category, t.flyer_days, t.units_on_flyer::numeric(16, 3), t.sales_on_flyer,
+    t.off_flyer_days, t.units_off_flyer::numeric(16, 3), t.sales_off_flyer,
+    round(t.units_on_flyer / nullif(t.flyer_days, 0), 3) AS units_per_day_on_flyer,
+    round(t.units_off_flyer / nullif(t.off_flyer_days, 0), 3) AS units_per_day_off_flyer,
+    round((t.units_on_flyer * t.off_flyer_days) / nullif(t.units_off_flyer * t.flyer_days, 0), 2) AS lift
+FROM totals t JOIN products p USING (sku)
+WHERE t.flyer_days > 0
+"""
+
+# Days of cover: stock on hand over the units sold a day in the RECENT_DAYS store-local days
+# ending {as_of}.
+STOCK = f"""
+SELECT r.store_id, s.province, r.sku, p.name, p.category, p.unit, r.on_hand,
+    coalesce(recent.units, 0)::numeric(16, 3) AS units_sold_recently,
+    round(coalesce(recent.units, 0) / {RECENT_DAYS}, 3) AS units_per_day,
+    round(r.on_hand * {RECENT_DAYS} / nullif(recent.units, 0), 1) AS days_of_cover,
+    r.on_hand <= 0 AS out_of_stock
+FROM inventory r JOIN stores s USING (store_id) JOIN products p USING (sku)
+LEFT JOIN (
+    SELECT d.store_id, d.sku, sum(d.units) AS units FROM analytics.rollup_product_day d
+    WHERE d.local_date > {{as_of}} - {RECENT_DAYS} AND d.local_date <= {{as_of}}
+    GROUP BY 1, 2
+) recent USING (store_id, sku)
+WHERE {{where}}
+"""
+
+OUT_OF_STOCK = """
+SELECT r.store_id, s.name AS store_name, s.province, count(*) AS skus,
+    count(*) FILTER (WHERE r.on_hand <= 0) AS skus_out_of_stock
+FROM inventory r JOIN stores s USING (store_id)
+WHERE {where}
+GROUP BY 1, 2, 3
+"""
+
+# Each store's stock of each SKU at the end of every store-local day it moved: the opening
+# balance plus deliveries less sales up to that day. A stock-out event is a day that ended with
+# nothing on hand after a day (or the opening) that did not.
+STOCKOUT_EVENTS = """
+WITH moves AS (
+    SELECT store_id, sku, local_date, sum(delta) AS delta FROM (
+        SELECT store_id, sku, local_date, -units AS delta FROM analytics.rollup_product_day
+        UNION ALL
+        SELECT m.store_id, m.sku, (m.occurred_at AT TIME ZONE s.timezone)::date, m.quantity_delta
+        FROM inventory_movements m JOIN stores s USING (store_id) WHERE m.reason = 'restock'
+    ) u GROUP BY 1, 2, 3
+),
+opening AS (
+    SELECT store_id, sku, sum(quantity_delta) AS quantity FROM inventory_movements
+    WHERE reason = 'opening' GROUP BY 1, 2
+),
+balances AS (
+    SELECT m.store_id, m.sku, m.local_date, coalesce(o.quantity, 0) AS opening,
+        coalesce(o.quantity, 0) + sum(m.delta) OVER w AS closing
+    FROM moves m LEFT JOIN opening o USING (store_id, sku)
+    WINDOW w AS (PARTITION BY m.store_id, m.sku ORDER BY m.local_date)
+)
+SELECT b.store_id, b.sku, b.local_date, b.closing
+FROM (
+    SELECT *, coalesce(lag(closing) OVER (PARTITION BY store_id, sku ORDER BY local_date), opening)
+        AS previous
+    FROM balances
+) b
+WHERE b.closing <= 0 AND b.previous > 0
+"""
+
+STOCKOUTS = f"""
+SELECT {{period}} AS period, r.store_id, s.name AS store_name, s.province, count(*) AS stockout_events,
+    count(DISTINCT r.sku) AS skus
+FROM ({STOCKOUT_EVENTS}) r JOIN stores s USING (store_id)
+WHERE {{where}}
+GROUP BY 1, 2, 3, 4
+"""

@@ -1,0 +1,169 @@
+"""Each rollup defined once, as an aggregate over checkouts, and applied two ways.
+
+A definition reads three relations named by placeholders: ``{tx}`` (rows shaped like
+``transactions``), ``{items}`` (like ``items_purchased``) and ``{taxes}`` (like
+``transaction_taxes``). The loader applies it to the batch's new transactions and adds the
+result to the rollup table in the batch's own database transaction (:func:`add_batch`);
+``pos check`` applies it to the whole fact tables and compares (:func:`mismatches`); a
+migration fills the tables from the facts (:func:`rebuild`). Sums and counts add up exactly,
+so the incremental table equals the recomputation whatever the batches were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+VALUE_BAND_DOLLARS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """A rollup table: its key columns, its additive measures, and the SELECT that computes them."""
+
+    table: str
+    keys: tuple[str, ...]
+    measures: tuple[str, ...]
+    select: str
+
+    def compute(self, tx: str, items: str, taxes: str) -> str:
+        """The SELECT over the given relations, in key order."""
+        return self.select.format(tx=tx, items=items, taxes=taxes)
+
+    def upsert(self, tx: str, items: str, taxes: str) -> str:
+        """INSERT the computed rows, adding to the rows already there."""
+        columns = ", ".join(self.keys + self.measures)
+        added = ", ".join(f"{m} = r.{m} + EXCLUDED.{m}" for m in self.measures)
+        # Key order: concurrent consumers lock rollup rows in one order and cannot deadlock.
+        return (
+            f"INSERT INTO {self.table} AS r ({columns}) {self.compute(tx, items, taxes)}"
+            f" ORDER BY {', '.join(str(n) for n in range(1, len(self.keys) + 1))}"
+            f" ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET {added}"
+        )
+
+
+_LINES_PER_TRANSACTION = """
+    SELECT i.transaction_id, count(*) AS item_lines,
+        -- A weighed line counts as one unit: 0.754 kg of bananas is one item in the basket.
+        sum(CASE WHEN p.unit = 'kg' THEN 1 ELSE i.quantity END) AS units,
+        coalesce(sum(i.line_total) FILTER (WHERE cardinality(i.tax_codes) = 0), 0) AS zero_rated
+    FROM {items} i JOIN products p USING (sku)
+    GROUP BY i.transaction_id
+"""
+
+ROLLUPS = (
+    Rollup(
+        "analytics.rollup_store_day",
+        ("local_date", "store_id"),
+        (
+            "transactions",
+            "item_lines",
+            "units",
+            "sales",
+            "zero_rated_sales",
+            "tax_total",
+            "rounding",
+            "total",
+            "member_transactions",
+            "member_sales",
+        ),
+        f"""
+        SELECT t.local_time::date, t.store_id, count(*), sum(l.item_lines), sum(l.units),
+            sum(t.subtotal), sum(l.zero_rated), sum(t.tax_total), sum(t.rounding), sum(t.total),
+            count(t.customer_id), coalesce(sum(t.subtotal) FILTER (WHERE t.customer_id IS NOT NULL), 0)
+        FROM {{tx}} t JOIN ({_LINES_PER_TRANSACTION}) l USING (transaction_id)
+        GROUP BY 1, 2""",
+    ),
+    Rollup(
+        "analytics.rollup_store_day_tax",
+        ("local_date", "store_id", "tax_code"),
+        ("transactions", "taxable_amount", "tax_amount"),
+        """
+        SELECT t.local_time::date, t.store_id, x.tax_code, count(*), sum(x.taxable_amount), sum(x.amount)
+        FROM {tx} t JOIN {taxes} x USING (transaction_id)
+        GROUP BY 1, 2, 3""",
+    ),
+    Rollup(
+        "analytics.rollup_product_day",
+        ("local_date", "store_id", "sku"),
+        ("lines", "units", "sales", "discount", "promo_lines"),
+        """
+        SELECT t.local_time::date, t.store_id, i.sku, count(*), sum(i.quantity), sum(i.line_total),
+            sum(i.discount), count(*) FILTER (WHERE i.discount > 0)
+        FROM {tx} t JOIN {items} i USING (transaction_id)
+        GROUP BY 1, 2, 3""",
+    ),
+    Rollup(
+        "analytics.rollup_store_hour",
+        ("local_date", "store_id", "local_hour"),
+        ("transactions", "sales"),
+        """
+        SELECT t.local_time::date, t.store_id, extract(hour FROM t.local_time)::smallint, count(*),
+            sum(t.subtotal)
+        FROM {tx} t
+        GROUP BY 1, 2, 3""",
+    ),
+    Rollup(
+        "analytics.rollup_basket_day",
+        ("local_date", "store_id", "item_lines", "value_band"),
+        ("transactions", "sales"),
+        f"""
+        SELECT t.local_time::date, t.store_id, l.item_lines,
+            floor(t.subtotal / {VALUE_BAND_DOLLARS})::int * {VALUE_BAND_DOLLARS}, count(*), sum(t.subtotal)
+        FROM {{tx}} t JOIN ({_LINES_PER_TRANSACTION}) l USING (transaction_id)
+        GROUP BY 1, 2, 3, 4""",
+    ),
+    Rollup(
+        "analytics.rollup_payment_day",
+        ("local_date", "store_id", "payment_method"),
+        ("transactions", "sales", "total"),
+        """
+        SELECT t.local_time::date, t.store_id, t.payment_method, count(*), sum(t.subtotal), sum(t.total)
+        FROM {tx} t
+        GROUP BY 1, 2, 3""",
+    ),
+)
+
+FACTS = {"tx": "transactions", "items": "items_purchased", "taxes": "transaction_taxes"}
+
+_MISMATCH = """
+    SELECT count(*) FROM {table} r FULL JOIN ({recomputed}) f ({columns}) USING ({keys})
+    WHERE {differs}
+"""
+
+
+def add_batch(cur: psycopg.Cursor[tuple[object, ...]], tx: str, items: str, taxes: str) -> None:
+    """Add the checkouts in ``tx``/``items``/``taxes`` (new ones only!) to every rollup."""
+    for rollup in ROLLUPS:
+        cur.execute(rollup.upsert(tx, items, taxes))
+
+
+def rebuild(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
+    """Empty every rollup and fill it again from the fact tables."""
+    for rollup in ROLLUPS:
+        cur.execute(f"TRUNCATE {rollup.table}")
+        cur.execute(rollup.upsert(**FACTS))
+
+
+def mismatch_query(rollup: Rollup) -> str:
+    """Rows that differ between ``rollup``'s table and its recomputation from the facts."""
+    columns = rollup.keys + rollup.measures
+    differs = " OR ".join(f"r.{m} IS DISTINCT FROM f.{m}" for m in rollup.measures)
+    return _MISMATCH.format(
+        table=rollup.table,
+        recomputed=rollup.compute(**FACTS),
+        columns=", ".join(columns),
+        keys=", ".join(rollup.keys),
+        differs=differs,
+    )
+
+
+def mismatches(cur: psycopg.Cursor[tuple[object, ...]]) -> dict[str, int]:
+    """For each rollup, how many of its rows disagree with the fact tables (0 when exact)."""
+    found = {}
+    for rollup in ROLLUPS:
+        cur.execute(mismatch_query(rollup))
+        row = cur.fetchone()
+        found[rollup.table] = int(str(row[0])) if row else 0
+    return found
