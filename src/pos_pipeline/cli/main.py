@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from pos_pipeline import __version__
-from pos_pipeline.cli import check_cmd, consume_cmd, db_cmd, demo_cmd, services_cmd, simulate_cmd
+from pos_pipeline.cli import (
+    check_cmd,
+    consume_cmd,
+    db_cmd,
+    demo_cmd,
+    report_cmd,
+    services_cmd,
+    simulate_cmd,
+)
 from pos_pipeline.cli.common import console, err_console, setup_logging, state
 from pos_pipeline.contract.restock import restock_schema_text
 from pos_pipeline.contract.schema import schema_text
@@ -29,6 +37,7 @@ app.command("simulate")(simulate_cmd.simulate)
 app.command("consume")(consume_cmd.consume)
 app.command("demo")(demo_cmd.demo)
 app.command("check")(check_cmd.check)
+app.command("report")(report_cmd.report)
 
 
 def _version(value: bool) -> None:
