@@ -74,6 +74,8 @@ TAMPERING = {
     "WHERE ctid = (SELECT min(ctid) FROM analytics.rollup_store_hour)",
     "analytics.rollup_basket_day": "UPDATE analytics.rollup_basket_day SET item_lines = item_lines + 1 "
     "WHERE ctid = (SELECT min(ctid) FROM analytics.rollup_basket_day)",
+    "analytics.rollup_stock_day": "UPDATE analytics.rollup_stock_day SET closing = closing - 1 "
+    "WHERE ctid = (SELECT min(ctid) FROM analytics.rollup_stock_day)",
     "analytics.rollup_payment_day": "UPDATE analytics.rollup_payment_day SET total = total - 0.05 "
     "WHERE ctid = (SELECT min(ctid) FROM analytics.rollup_payment_day)",
 }
@@ -105,6 +107,29 @@ def test_pos_check_exits_1_on_tampered_analytics(
     finally:
         with psycopg.connect(loaded) as conn, conn.cursor() as cur:
             rollups.rebuild(cur)
+
+
+def test_days_loaded_out_of_order_settle_to_the_same_stock(
+    pg_server: PgServer, receipts: Path, tmp_path: Path
+) -> None:
+    lines = receipts.read_bytes().splitlines(keepends=True)
+    thirds = [
+        lines[: len(lines) // 3],
+        lines[len(lines) // 3 : 2 * len(lines) // 3],
+        lines[2 * len(lines) // 3 :],
+    ]
+    url = pg_server.create_database(template=pg_server.template())
+    try:
+        for n in (2, 0, 1):  # the last week first, then the first, then the middle one
+            part = tmp_path / f"part{n}.jsonl"
+            part.write_bytes(b"".join(thirds[n]))
+            load_jsonl(url, part)
+        assert violations(url) == {}
+        with psycopg.connect(url) as conn:
+            settled = conn.execute("SELECT count(*), sum(closing) FROM analytics.rollup_stock_day").fetchone()
+            assert settled is not None and settled[0] > 0
+    finally:
+        pg_server.drop_database(url)
 
 
 def test_a_tampered_tax_fact_is_caught_too(loaded: str) -> None:

@@ -8,6 +8,8 @@ Every query reads the rollup tables (alias ``r``, with ``local_date`` and ``stor
 
 from __future__ import annotations
 
+from pos_pipeline.analytics import stock
+
 TAX_CODES = ("GST", "HST", "PST", "QST", "RST")
 GST_HST = ("GST", "HST")
 PROVINCIAL = ("PST", "QST", "RST")
@@ -187,41 +189,15 @@ WHERE {where}
 GROUP BY 1, 2, 3
 """
 
-# Each store's stock of each SKU at the end of every store-local day it moved: the opening
-# balance plus deliveries less sales up to that day. A stock-out event is a day that ended with
-# nothing on hand after a day (or the opening) that did not.
-STOCKOUT_EVENTS = """
-WITH moves AS (
-    SELECT store_id, sku, local_date, sum(delta) AS delta FROM (
-        SELECT store_id, sku, local_date, -units AS delta FROM analytics.rollup_product_day
-        UNION ALL
-        SELECT m.store_id, m.sku, (m.occurred_at AT TIME ZONE s.timezone)::date, m.quantity_delta
-        FROM inventory_movements m JOIN stores s USING (store_id) WHERE m.reason = 'restock'
-    ) u GROUP BY 1, 2, 3
-),
-opening AS (
-    SELECT store_id, sku, sum(quantity_delta) AS quantity FROM inventory_movements
-    WHERE reason = 'opening' GROUP BY 1, 2
-),
-balances AS (
-    SELECT m.store_id, m.sku, m.local_date, coalesce(o.quantity, 0) AS opening,
-        coalesce(o.quantity, 0) + sum(m.delta) OVER w AS closing
-    FROM moves m LEFT JOIN opening o USING (store_id, sku)
-    WINDOW w AS (PARTITION BY m.store_id, m.sku ORDER BY m.local_date)
-)
-SELECT b.store_id, b.sku, b.local_date, b.closing
-FROM (
-    SELECT *, coalesce(lag(closing) OVER (PARTITION BY store_id, sku ORDER BY local_date), opening)
-        AS previous
-    FROM balances
-) b
-WHERE b.closing <= 0 AND b.previous > 0
+# A stock-out event: a store-local day that closed with a SKU sold out (see analytics.stock).
+STOCKOUT_EVENTS = f"""
+SELECT r.store_id, r.sku, r.local_date, r.closing FROM analytics.rollup_stock_day r WHERE {stock.EVENT}
 """
 
 STOCKOUTS = f"""
 SELECT {{period}} AS period, r.store_id, s.name AS store_name, s.province, count(*) AS stockout_events,
     count(DISTINCT r.sku) AS skus
-FROM ({STOCKOUT_EVENTS}) r JOIN stores s USING (store_id)
-WHERE {{where}}
+FROM analytics.rollup_stock_day r JOIN stores s USING (store_id)
+WHERE {stock.EVENT} AND {{where}}
 GROUP BY 1, 2, 3, 4
 """

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from pos_pipeline.analytics import stock
+
 VALUE_BAND_DOLLARS = 10
 
 
@@ -139,11 +141,18 @@ def add_batch(cur: psycopg.Cursor[tuple[object, ...]], tx: str, items: str, taxe
         cur.execute(rollup.upsert(tx, items, taxes))
 
 
+def rebuild_statements() -> list[str]:
+    """SQL that empties every rollup (daily stock included) and fills it again from the facts."""
+    statements = []
+    for rollup in ROLLUPS:
+        statements += [f"TRUNCATE {rollup.table}", rollup.upsert(**FACTS)]
+    return [*statements, *stock.REBUILD]
+
+
 def rebuild(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
     """Empty every rollup and fill it again from the fact tables."""
-    for rollup in ROLLUPS:
-        cur.execute(f"TRUNCATE {rollup.table}")
-        cur.execute(rollup.upsert(**FACTS))
+    for statement in rebuild_statements():
+        cur.execute(statement)
 
 
 def mismatch_query(rollup: Rollup) -> str:
@@ -166,4 +175,5 @@ def mismatches(cur: psycopg.Cursor[tuple[object, ...]]) -> dict[str, int]:
         cur.execute(mismatch_query(rollup))
         row = cur.fetchone()
         found[rollup.table] = int(str(row[0])) if row else 0
+    found[stock.TABLE] = stock.mismatches(cur)
     return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Integer, Numeric, SmallInteger, String
+from sqlalchemy import Index, Integer, Numeric, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pos_pipeline.warehouse.models import Base
@@ -104,3 +104,20 @@ class PaymentDay(Base):
     transactions: Mapped[int] = mapped_column(Integer)
     sales: Mapped[Decimal] = mapped_column(Sum)
     total: Mapped[Decimal] = mapped_column(Sum)
+
+
+class StockDay(Base):
+    """A store's stock of one SKU on a local day it moved: sold, received, and on hand at closing."""
+
+    __tablename__ = "rollup_stock_day"
+    __table_args__ = (
+        # Stock-out reports read only the days that closed empty; few rows, so a small index.
+        Index("ix_rollup_stock_day_closed_empty", "local_date", postgresql_where=text("closing <= 0")),
+        IN_SCHEMA,
+    )
+    store_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(32), primary_key=True)
+    local_date: Mapped[date] = mapped_column(primary_key=True)
+    sold: Mapped[Decimal] = mapped_column(QuantitySum)
+    received: Mapped[Decimal] = mapped_column(QuantitySum)
+    closing: Mapped[Decimal] = mapped_column(QuantitySum)

@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from pos_pipeline.analytics import rollups
+from pos_pipeline.analytics import rollups, stock
 from pos_pipeline.contract.validate import ValidTransaction
 from pos_pipeline.reference.calendar import date_key, date_row
 from pos_pipeline.warehouse.restock_loader import IncomingRestock, load_restocks, prepare_restock_staging
@@ -132,12 +132,22 @@ class BatchLoader:
         self._known_dates: set[int] | None = None
         with conn.cursor() as cur:
             cur.execute(_STAGING)
+            stock.prepare(cur)
         prepare_restock_staging(conn)
         conn.commit()
 
     def load(self, batch: Sequence[Incoming], restocks: Sequence[IncomingRestock] = ()) -> LoadResult:
         """Stage and merge ``batch`` (deliveries first) in the current transaction; the caller commits."""
         restocked = load_restocks(self.conn, restocks) if restocks else 0
+        result = self._load_sales(batch, restocks, restocked)
+        # Deliveries and sales of the batch move the daily stock together, once.
+        with self.conn.cursor() as cur:
+            stock.apply_moves(cur)
+        return result
+
+    def _load_sales(
+        self, batch: Sequence[Incoming], restocks: Sequence[IncomingRestock], restocked: int
+    ) -> LoadResult:
         unique: dict[object, Incoming] = {}
         conflicts: list[Incoming] = []
         for incoming in batch:
@@ -199,6 +209,7 @@ class BatchLoader:
                 cur.execute(statement)
             if inserted:
                 rollups.add_batch(cur, **_NEW)
+                stock.stage_sales(cur, _NEW["tx"], _NEW["items"])
             cur.execute(_CONFLICTS)
             clashing = {row[0] for row in cur.fetchall()}
         conflicts += [unique[i] for i in clashing]

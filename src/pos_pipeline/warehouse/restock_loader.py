@@ -1,7 +1,8 @@
 """Set-based loading of restock events, idempotent by ``event_id``.
 
 Like checkouts: staged with COPY, merged inside the caller's transaction; only
-deliveries not seen before add ``restock`` movements and raise ``on_hand``.
+deliveries not seen before add ``restock`` movements, raise ``on_hand`` and are
+staged for the daily stock (:mod:`pos_pipeline.analytics.stock`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 
 import psycopg
 
+from pos_pipeline.analytics import stock
 from pos_pipeline.contract.restock import ValidRestock
 
 _STAGING = """
@@ -51,6 +53,10 @@ _MERGE = (
 )
 
 
+# The batch's new deliveries, as the daily stock reads them (see pos_pipeline.analytics.stock).
+_NEW_RESTOCKS = "(SELECT s.* FROM stage_restocks s JOIN new_restocks USING (event_id))"
+
+
 @dataclass(frozen=True, slots=True)
 class IncomingRestock:
     """A checked restock and the instant the broker stamped it."""
@@ -81,4 +87,6 @@ def load_restocks(conn: psycopg.Connection[tuple[object, ...]], batch: Sequence[
         inserted = cur.rowcount
         for statement in _MERGE[1:]:
             cur.execute(statement)
+        if inserted:
+            stock.stage_restocks(cur, _NEW_RESTOCKS, "stage_restock_lines")
     return inserted

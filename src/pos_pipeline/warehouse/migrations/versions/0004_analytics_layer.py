@@ -1,4 +1,4 @@
-"""analytics layer: taxes of each transaction, rollups kept by the loader, views for BI tools
+"""analytics layer: taxes of each transaction, rollups and daily stock kept by the loader, views for BI tools
 
 Revision ID: 0004
 Revises: 0003
@@ -134,8 +134,26 @@ def upgrade() -> None:
             sa.Column("total", money, nullable=False),
         ],
     )
-    for rollup in rollups.ROLLUPS:
-        op.execute(rollup.upsert(**rollups.FACTS))
+    op.create_table(
+        "rollup_stock_day",
+        sa.Column("store_id", sa.String(length=16), nullable=False),
+        sa.Column("sku", sa.String(length=32), nullable=False),
+        sa.Column("local_date", sa.Date(), nullable=False),
+        sa.Column("sold", QUANTITY_SUM, nullable=False),
+        sa.Column("received", QUANTITY_SUM, nullable=False),
+        sa.Column("closing", QUANTITY_SUM, nullable=False),
+        sa.PrimaryKeyConstraint("store_id", "sku", "local_date", name=op.f("pk_rollup_stock_day")),
+        schema="analytics",
+    )
+    op.create_index(
+        "ix_rollup_stock_day_closed_empty",
+        "rollup_stock_day",
+        ["local_date"],
+        schema="analytics",
+        postgresql_where=sa.text("closing <= 0"),
+    )
+    for statement in rollups.rebuild_statements():
+        op.execute(statement)
     for statement in views.view_statements():
         op.execute(statement)
 
