@@ -21,18 +21,22 @@ ZERO = Decimal(0)
 
 
 def q(value: Decimal, places: int) -> Decimal:
+    """Round half-up to ``places`` decimals, as PostgreSQL rounds positive numerics."""
     return Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 def money(value: Decimal) -> str:
+    """Two-decimal string."""
     return str(q(value, 2))
 
 
 def local_date(receipt: dict[str, Any]) -> date:
+    """The store-local date of a receipt or delivery (its timestamp carries the local offset)."""
     return date.fromisoformat(receipt["occurred_at"][:10])
 
 
 def period(day: date, by: str) -> str:
+    """The label ``pos report --by`` gives a day's period."""
     if by == "day":
         return day.isoformat()
     if by == "week":
@@ -55,14 +59,17 @@ class Scope:
     store: str | None = None
 
     def store_in(self, store_id: str) -> bool:
+        """Whether the scope covers this store."""
         return (self.store is None or store_id == self.store) and (
             self.province is None or STORES[store_id].province == self.province
         )
 
     def day_in(self, day: date) -> bool:
+        """Whether the scope covers this day."""
         return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
 
     def receipts(self, receipts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The receipts in scope."""
         return [r for r in receipts if self.store_in(r["store_id"]) and self.day_in(local_date(r))]
 
 
@@ -72,6 +79,7 @@ def units_of(line: dict[str, Any]) -> Decimal:
 
 
 def tax_return(receipts: list[dict[str, Any]], scope: Scope, by: str) -> list[dict[str, Any]]:
+    """``pos report tax``."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for r in scope.receipts(receipts):
         key = (period(local_date(r), by), r["province"])
@@ -105,6 +113,7 @@ def tax_return(receipts: list[dict[str, Any]], scope: Scope, by: str) -> list[di
 
 
 def sales(receipts: list[dict[str, Any]], scope: Scope, by: str) -> list[dict[str, Any]]:
+    """``pos report sales``."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in scope.receipts(receipts):
         groups[(period(local_date(r), by), r["store_id"])].append(r)
@@ -146,6 +155,7 @@ def sales(receipts: list[dict[str, Any]], scope: Scope, by: str) -> list[dict[st
 
 
 def product_sales(receipts: list[dict[str, Any]], scope: Scope, by: str) -> list[dict[str, Any]]:
+    """``pos report products``, ranked by sales within category (ties share a rank)."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for r in scope.receipts(receipts):
         p = period(local_date(r), by)
@@ -183,6 +193,7 @@ def product_sales(receipts: list[dict[str, Any]], scope: Scope, by: str) -> list
 
 
 def traffic(receipts: list[dict[str, Any]], scope: Scope) -> list[dict[str, Any]]:
+    """``pos report traffic``."""
     groups: dict[tuple[int, int], list[Decimal]] = defaultdict(list)
     for r in scope.receipts(receipts):
         groups[(local_date(r).isoweekday(), int(r["occurred_at"][11:13]))].append(Decimal(r["subtotal"]))
@@ -193,6 +204,7 @@ def traffic(receipts: list[dict[str, Any]], scope: Scope) -> list[dict[str, Any]
 
 
 def baskets(receipts: list[dict[str, Any]], scope: Scope) -> list[dict[str, Any]]:
+    """``pos report baskets``."""
     groups: dict[int, list[Decimal]] = defaultdict(list)
     for r in scope.receipts(receipts):
         groups[len(r["items"])].append(Decimal(r["subtotal"]))
@@ -203,6 +215,7 @@ def baskets(receipts: list[dict[str, Any]], scope: Scope) -> list[dict[str, Any]
 
 
 def basket_values(receipts: list[dict[str, Any]], scope: Scope) -> list[dict[str, Any]]:
+    """``pos report basket-values``."""
     groups: dict[int, list[Decimal]] = defaultdict(list)
     for r in scope.receipts(receipts):
         groups[int(Decimal(r["subtotal"]) // 10) * 10].append(Decimal(r["subtotal"]))
@@ -213,6 +226,7 @@ def basket_values(receipts: list[dict[str, Any]], scope: Scope) -> list[dict[str
 
 
 def payments(receipts: list[dict[str, Any]], scope: Scope, by: str) -> list[dict[str, Any]]:
+    """``pos report payments``."""
     groups: dict[tuple[str, str, str], list[Decimal]] = defaultdict(list)
     for r in scope.receipts(receipts):
         groups[(period(local_date(r), by), r["province"], r["payment_method"])].append(Decimal(r["total"]))
@@ -235,10 +249,12 @@ def payments(receipts: list[dict[str, Any]], scope: Scope, by: str) -> list[dict
 
 
 def flyer_week(day: date) -> date:
+    """The Thursday that starts the flyer week of ``day``."""
     return day - timedelta(days=(day.isoweekday() + 3) % 7)
 
 
 def promotions(receipts: list[dict[str, Any]], scope: Scope) -> list[dict[str, Any]]:
+    """``pos report promotions``."""
     # The flyer is the chain's: any discounted line of a SKU puts it on the flyer that week.
     flyer = {
         (i["sku"], flyer_week(local_date(r))) for r in receipts for i in r["items"] if Decimal(i["discount"])
@@ -296,6 +312,7 @@ class Ledger:
         receipts: list[dict[str, Any]],
         restocks: list[dict[str, Any]],
     ) -> Ledger:
+        """The ledger of an opening stock and the receipts and deliveries on the topics."""
         ledger = cls(opening)
         for r in receipts:
             for i in r["items"]:
@@ -310,9 +327,11 @@ class Ledger:
         return ledger
 
     def on_hand(self, key: tuple[str, str]) -> Decimal:
+        """Stock now."""
         return self.opening[key] + sum(self.moves.get(key, Counter()).values(), ZERO)
 
     def stockout_days(self, key: tuple[str, str]) -> list[date]:
+        """Days that closed with nothing on hand after a day (or the opening) that did not."""
         days, balance = [], self.opening[key]
         for day, delta in sorted(self.moves.get(key, Counter()).items()):
             before, balance = balance, balance + delta
@@ -322,6 +341,7 @@ class Ledger:
 
 
 def stock(ledger: Ledger, receipts: list[dict[str, Any]], scope: Scope, as_of: date) -> list[dict[str, Any]]:
+    """``pos report stock``: the recent window ends ``as_of``."""
     recent: Counter[tuple[str, str]] = Counter()
     for r in receipts:
         if as_of - timedelta(days=7) < local_date(r) <= as_of:
@@ -356,6 +376,7 @@ def stock(ledger: Ledger, receipts: list[dict[str, Any]], scope: Scope, as_of: d
 
 
 def out_of_stock(ledger: Ledger, scope: Scope) -> list[dict[str, Any]]:
+    """``pos report out-of-stock``."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for key in ledger.opening:
         if scope.store_in(key[0]):
@@ -374,6 +395,7 @@ def out_of_stock(ledger: Ledger, scope: Scope) -> list[dict[str, Any]]:
 
 
 def stockouts(ledger: Ledger, scope: Scope, by: str) -> list[dict[str, Any]]:
+    """``pos report stockouts``."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for key in ledger.opening:
         if scope.store_in(key[0]):

@@ -29,6 +29,7 @@ from pos_pipeline.broker.admin import ensure_topics
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.simulate.engine import ChainSimulator
 from pos_pipeline.simulate.run import KafkaSink
+from pos_pipeline.warehouse.reconcile import check_invariants
 from receipts_math import Ledger, Scope
 
 START, DAYS, SCALE = date(2024, 12, 2), 130, 0.002
@@ -205,8 +206,8 @@ CASES: list[tuple[str, list[str], Callable[[Chain], list[dict[str, Any]]]]] = [
     ),
     (
         "stock",
-        ["--to", "2025-02-15", "--store", "S030"],
-        lambda c: m.stock(c.ledger, c.receipts, Scope(store="S030"), date(2025, 2, 15)),
+        ["--store", "S030"],
+        lambda c: m.stock(c.ledger, c.receipts, Scope(store="S030"), max(map(m.local_date, c.receipts))),
     ),
     ("out-of-stock", [], lambda c: m.out_of_stock(c.ledger, Scope())),
     ("stockouts", ["--by", "week"], lambda c: m.stockouts(c.ledger, Scope(), "week")),
@@ -260,3 +261,54 @@ def test_csv_money_is_exact(chain: Chain) -> None:
     assert header.split(",")[:4] == ["period", "province", "transactions", "sales"]
     want = m.tax_return(chain.receipts, Scope(), "year")
     assert [line.split(",")[3] for line in lines] == [row["sales"] for row in want]
+
+
+def test_the_warehouse_fed_through_kafka_holds_every_invariant(chain: Chain) -> None:
+    """Sales and deliveries came on two topics, in whatever order: the daily stock still settles."""
+    with psycopg.connect(chain.url) as conn:
+        assert {name: n for name, n in check_invariants(conn).items() if n} == {}
+
+
+def test_all_by_week_groups_the_reports_with_periods_and_keeps_the_others(chain: Chain) -> None:
+    everything = chain.report("all", "--by", "week", "--store", "S020")
+    assert len(everything) == 11
+    assert everything["tax"] == m.tax_return(chain.receipts, Scope(store="S020"), "week")
+    assert everything["traffic"] == m.traffic(chain.receipts, Scope(store="S020"))
+
+
+BAD = [
+    (["nope"], "no report 'nope'"),
+    (["tax", "--from", "2025-13-01"], "--from '2025-13-01' is not a date"),
+    (["tax", "--from", "2025-03-01", "--to", "2025-02-01"], "--from 2025-03-01 is after --to 2025-02-01"),
+    (["tax", "--province", "ZZ"], "no store in province 'ZZ'"),
+    (["tax", "--store", "S999"], "no store 'S999'"),
+    (["tax", "--store", "S001", "--province", "ON"], "store S001 is in AB, not ON"),
+    (["traffic", "--by", "month"], "--by does not apply to the traffic report"),
+    (["stock", "--to", "2025-01-01"], "--to does not apply to the stock report"),
+    (["all", "--format", "csv"], "CSV holds one report"),
+    (["tax", "--by", "fortnight"], "fortnight"),
+    (["tax", "--output", "/nonexistent/dir/tax.txt"], "cannot write /nonexistent/dir/tax.txt"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_and_exit_1(chain: Chain, args: list[str], message: str) -> None:
+    result = run_pos(["report", *args], chain.env, chain.home)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_empty_or_unmigrated_warehouse_is_one_line_and_exit_1(
+    chain: Chain, warehouse_url: str, empty_database_url: str
+) -> None:
+    for url, message in (
+        (warehouse_url, "the warehouse has no transactions yet"),
+        (empty_database_url, "has no warehouse schema"),
+    ):
+        env = {**chain.env, "POS_DATABASE_URL": url}
+        result = run_pos(["report", "tax"], env, chain.home)
+        assert result.returncode == 1
+        assert message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr

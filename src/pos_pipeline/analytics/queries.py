@@ -9,12 +9,15 @@ Every query reads the rollup tables (alias ``r``, with ``local_date`` and ``stor
 from __future__ import annotations
 
 from pos_pipeline.analytics import stock
+from pos_pipeline.analytics.rollups import VALUE_BAND_DOLLARS
 
 TAX_CODES = ("GST", "HST", "PST", "QST", "RST")
 GST_HST = ("GST", "HST")
 PROVINCIAL = ("PST", "QST", "RST")
 THURSDAY = 4  # ISO day of week: the chain's flyer runs Thursday to Wednesday
 RECENT_DAYS = 7  # the sales rate behind days of cover
+# Recent means recent in the warehouse's history, not by the wall clock: a backfill reads sensibly.
+LATEST_DAY = "(SELECT max(local_date) FROM analytics.rollup_store_day)"
 
 _TAX_PIVOT = ", ".join(
     f"coalesce(sum(tax_amount) FILTER (WHERE tax_code = '{code}'), 0) AS {code.lower()}" for code in TAX_CODES
@@ -44,7 +47,7 @@ SELECT {{period}} AS period, r.store_id, s.name AS store_name, s.province,
     sum(r.tax_total) AS tax_total, sum(r.rounding) AS rounding, sum(r.total) AS total,
     round(sum(r.sales) / sum(r.transactions), 2) AS avg_transaction_value,
     round(sum(r.units) / sum(r.transactions), 2) AS units_per_transaction,
-    round(sum(r.sales) / s.floor_area_m2, 2) AS sales_per_m2,
+    round(sum(r.sales) / nullif(s.floor_area_m2, 0), 2) AS sales_per_m2,
     round(sum(r.member_sales) / nullif(sum(r.sales), 0), 4) AS member_share
 FROM analytics.rollup_store_day r JOIN stores s USING (store_id)
 LEFT JOIN ({_TAXES_BY_STORE_DAY}) x USING (local_date, store_id)
@@ -109,11 +112,11 @@ WHERE {where}
 GROUP BY 1
 """
 
-BASKET_VALUES = """
-SELECT r.value_band AS value_from, r.value_band + 10 AS value_to, sum(r.transactions) AS transactions,
-    sum(r.sales) AS sales
+BASKET_VALUES = f"""
+SELECT r.value_band AS value_from, r.value_band + {VALUE_BAND_DOLLARS} AS value_to,
+    sum(r.transactions) AS transactions, sum(r.sales) AS sales
 FROM analytics.rollup_basket_day r JOIN stores s USING (store_id)
-WHERE {where}
+WHERE {{where}}
 GROUP BY 1
 """
 
@@ -164,8 +167,8 @@ FROM totals t JOIN products p USING (sku)
 WHERE t.flyer_days > 0
 """
 
-# Days of cover: stock on hand over the units sold a day in the RECENT_DAYS store-local days
-# ending {as_of}.
+# Days of cover: stock on hand now over the units sold a day in the RECENT_DAYS store-local days
+# ending {as_of} (the latest day with sales).
 STOCK = f"""
 SELECT r.store_id, s.province, r.sku, p.name, p.category, p.unit, r.on_hand,
     coalesce(recent.units, 0)::numeric(16, 3) AS units_sold_recently,

@@ -84,7 +84,7 @@ class ReportSpec:
     order_by: str
     default_by: Period | None = None
     dated: bool = True  # False: a report of stock now, which --from cannot narrow
-    as_of: bool = False  # --to sets the day its recent sales rate ends
+    as_of: bool = False  # its recent sales rate ends at the latest day with sales
     extra: (
         Callable[[psycopg.Cursor[dict[str, Any]], ReportSpec, Selection, list[dict[str, Any]]], None] | None
     ) = None
@@ -326,8 +326,7 @@ def _sql(spec: ReportSpec, selection: Selection) -> tuple[str, dict[str, Any]]:
     if "{period}" in spec.sql:
         fields["period"] = PERIOD_SQL[_by(spec, selection)]
     if spec.as_of:
-        fields["as_of"] = "%(as_of)s::date"
-        params["as_of"] = selection.end
+        fields["as_of"] = queries.LATEST_DAY
     return f"SELECT * FROM ({spec.sql.format(**fields)}) report ORDER BY {spec.order_by}", params
 
 
@@ -337,7 +336,7 @@ def check_selection(spec: ReportSpec, selection: Selection) -> None:
         raise ReportError(f"--by does not apply to the {spec.name} report")
     if not spec.dated and selection.start is not None:
         raise ReportError(f"--from does not apply to the {spec.name} report (it shows stock now)")
-    if not spec.dated and not spec.as_of and selection.end is not None:
+    if not spec.dated and selection.end is not None:
         raise ReportError(f"--to does not apply to the {spec.name} report (it shows stock now)")
 
 
@@ -361,22 +360,10 @@ def check_warehouse(conn: psycopg.Connection[Any], selection: Selection) -> None
                 raise ReportError(f"store {selection.store} is in {found[0]}, not {selection.province}")
 
 
-def latest_day(conn: psycopg.Connection[Any]) -> date | None:
-    """The last store-local day with sales in the warehouse."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT max(local_date) FROM analytics.rollup_store_day")
-        row = cur.fetchone()
-    return row[0] if row else None
-
-
 def run_report(conn: psycopg.Connection[Any], name: str, selection: Selection) -> Report:
-    """Run report ``name`` for ``selection`` in a read-only transaction."""
+    """Run report ``name`` for ``selection`` on ``conn`` (in the caller's transaction)."""
     spec = REPORTS[name]
     check_selection(spec, selection)
-    if spec.as_of and selection.end is None:
-        selection = Selection(
-            selection.start, latest_day(conn), selection.province, selection.store, selection.by
-        )
     sql, params = _sql(spec, selection)
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute(sql, params)

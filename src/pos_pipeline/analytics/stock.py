@@ -10,7 +10,13 @@ Each batch stages its new movements in ``stage_stock_moves``; :func:`apply_moves
 then settles ``closing`` for the moved (store, SKU) pairs from their earliest moved day onwards.
 Streams arrive nearly in time order, so settling usually rewrites only the rows just touched; a
 late delivery or sale re-settles the later days of its pair, and the result is the same in any
-order. ``pos check`` recomputes every row from the facts (:func:`mismatch_query`).
+order. ``pos check`` recomputes every row from the facts (``MISMATCH``).
+
+Two consumers of one group may hold a store's sales and its deliveries (two topics). They do not
+race or deadlock here because, earlier in the same database transaction, each has already locked
+the ``inventory`` rows of every (store, SKU) it moves, in key order: the second waits there, and
+then reads the first one's committed rows when it settles. Keep :func:`apply_moves` after the
+inventory updates.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ Views hold no data, so a migration that changes one re-runs :func:`create_views`
 from __future__ import annotations
 
 from pos_pipeline.analytics import queries
+from pos_pipeline.analytics.rollups import VALUE_BAND_DOLLARS
 
 _EVERYTHING = "TRUE"
 _MONTH = "date_trunc('month', r.local_date)::date"
@@ -29,8 +30,8 @@ VIEWS: dict[str, tuple[str, str]] = {
     ),
     "basket_sizes": (
         "",
-        """SELECT r.local_date, r.store_id, s.province, r.item_lines, r.value_band AS value_from,
-            r.value_band + 10 AS value_to, r.transactions, r.sales
+        f"""SELECT r.local_date, r.store_id, s.province, r.item_lines, r.value_band AS value_from,
+            r.value_band + {VALUE_BAND_DOLLARS} AS value_to, r.transactions, r.sales
         FROM analytics.rollup_basket_day r JOIN stores s USING (store_id)""",
     ),
     "payment_mix_monthly": ("month", queries.PAYMENTS.format(period=_MONTH, where=_EVERYTHING)),

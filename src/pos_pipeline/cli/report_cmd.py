@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
+import io
+import os
 import sys
 from datetime import date
 from enum import StrEnum
@@ -25,7 +26,7 @@ from pos_pipeline.analytics.reports import (
 )
 from pos_pipeline.cli.common import console, state
 from pos_pipeline.services import resolve_database_url
-from pos_pipeline.warehouse.db import connection
+from pos_pipeline.warehouse.db import connection, translated_errors
 from pos_pipeline.warehouse.migrate import require_current_schema
 
 ALL = "all"
@@ -59,14 +60,18 @@ def _names(name: str) -> list[str]:
 
 def _write(data: str | bytes, output: Path | None) -> None:
     raw = data.encode() if isinstance(data, str) else data
-    if output is None:
-        sys.stdout.buffer.write(raw)
-        sys.stdout.flush()
-    else:
+    if output is not None:
         try:
             output.write_bytes(raw)
         except OSError as exc:
             raise ReportError(f"cannot write {output}: {exc.strerror}") from None
+        return
+    try:
+        sys.stdout.buffer.write(raw)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (`| head`) has had enough; say nothing more, not even at exit's flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def report(
@@ -86,12 +91,12 @@ def report(
         raise ReportError(f"--from {selection.start} is after --to {selection.end}")
     if fmt is Format.csv and len(names) > 1:
         raise ReportError("CSV holds one report: name one, or use --format json or html")
-    if name == ALL and by is not None:
-        # --by groups the reports that have periods; the others ignore it rather than fail.
-        names = [n for n in names if REPORTS[n].default_by is not None or n == name]
     url = resolve_database_url(state.get_settings())
     require_current_schema(url)
-    with connection(url) as conn:
+    with translated_errors(url, "the report"), connection(url) as conn:
+        # One read-only snapshot: the reports of `all`, and a row and its taxes, agree with each
+        # other while a loader commits meanwhile.
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         check_warehouse(conn, selection)
         reports = [_run(conn, n, selection, name == ALL) for n in names]
@@ -104,7 +109,7 @@ def _run(conn: psycopg.Connection[Any], name: str, selection: Selection, every: 
         # In `all`, each report takes what of the selection applies to it.
         selection = Selection(
             selection.start if spec.dated else None,
-            selection.end if spec.dated or spec.as_of else None,
+            selection.end if spec.dated else None,
             selection.province,
             selection.store,
             selection.by if spec.default_by is not None else None,
@@ -124,10 +129,11 @@ def _emit(reports: list[Report], fmt: Format, output: Path | None) -> None:
 
         _write(render_html({r.spec.name: r for r in reports}), output)
     else:
-        with contextlib.ExitStack() as stack:
-            sink = None if output is None else stack.enter_context(output.open("w"))
-            for r in reports:
-                table = render.to_table(r)
-                # As wide as the table needs: a cut column would hide figures.
-                wide = Measurement.get(console, console.options.update_width(10_000), table).maximum
-                Console(file=sink, width=max(console.width, wide)).print(table)
+        text = io.StringIO()
+        for r in reports:
+            table = render.to_table(r)
+            # As wide as the table needs: a cut column would hide figures.
+            wide = Measurement.get(console, console.options.update_width(10_000), table).maximum
+            terminal = output is None and console.is_terminal
+            Console(file=text, width=max(console.width, wide), force_terminal=terminal).print(table)
+        _write(text.getvalue(), output)

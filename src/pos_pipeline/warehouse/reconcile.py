@@ -51,8 +51,12 @@ class Report:
 
 
 def check_invariants(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, int]:
-    """Rows violating each invariant of the warehouse, analytics rollups against the facts included."""
+    """Rows violating each invariant of the warehouse, analytics rollups against the facts included.
+
+    Runs in a transaction of its own: whatever ``conn`` had open is rolled back first.
+    """
     found = {}
+    conn.rollback()
     with conn.cursor() as cur:
         # One snapshot for every query: a loader committing meanwhile cannot make facts and
         # rollups look out of step.
