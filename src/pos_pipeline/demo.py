@@ -192,7 +192,9 @@ def _summary(database_url: str, result: DemoResult, console: Console) -> None:
     )
     console.print("Look at the data (the warehouse stays in $POS_HOME; start it again first):")
     console.print(
-        '  pos services start\n  eval "$(pos services env)"\n  psql "$POS_DATABASE_URL"',
+        '  pos services start\n  eval "$(pos services env)"\n  pos report tax --by month\n'
+        "  pos report all --format html --output report.html\n"
+        '  psql "$POS_DATABASE_URL"',
         highlight=False,
         markup=False,
     )

@@ -122,44 +122,43 @@ GROUP BY 1
 
 # A SKU is on the flyer for a whole Thursday-to-Wednesday week when any store sold it at a
 # discount that week (the flyer is the chain's); its lift compares units a trading day on the
-# flyer with units a trading day off it, over the trading days of the selection.
+# flyer with units a trading day off it, over the trading days of the selection. Everything is
+# summed by flyer week first, so the work stays small whatever the planner guesses.
 _FLYER_WEEK = f"(r.local_date - mod(extract(isodow FROM r.local_date)::int + {7 - THURSDAY}, 7))"
 PROMOTIONS = f"""
 WITH flyer AS (
     SELECT DISTINCT r.sku, {_FLYER_WEEK} AS week
     FROM analytics.rollup_product_day r WHERE r.promo_lines > 0
 ),
-selected AS (
-    SELECT r.local_date, r.sku, r.units, r.sales
-    FROM analytics.rollup_product_day r JOIN stores s USING (store_id) WHERE {{where}}
-),
 trading AS (
-    SELECT DISTINCT r.local_date, {_FLYER_WEEK} AS week
+    SELECT {_FLYER_WEEK} AS week, count(DISTINCT r.local_date) AS days
     FROM analytics.rollup_store_day r JOIN stores s USING (store_id) WHERE {{where}}
+    GROUP BY 1
 ),
-grid AS (
-    SELECT f.sku, t.local_date, w.sku IS NOT NULL AS on_flyer
-    FROM (SELECT DISTINCT sku FROM flyer) f CROSS JOIN trading t
-    LEFT JOIN flyer w ON w.sku = f.sku AND w.week = t.week
+sold AS (
+    SELECT r.sku, {_FLYER_WEEK} AS week, sum(r.units) AS units, sum(r.sales) AS sales
+    FROM analytics.rollup_product_day r JOIN stores s USING (store_id) WHERE {{where}}
+    GROUP BY 1, 2
 ),
-days AS (
-    SELECT g.sku, g.local_date, g.on_flyer, coalesce(sum(d.units), 0) AS units,
-        coalesce(sum(d.sales), 0) AS sales
-    FROM grid g LEFT JOIN selected d USING (sku, local_date)
-    GROUP BY 1, 2, 3
+split AS (
+    SELECT d.sku,
+        sum(d.units) FILTER (WHERE f.sku IS NOT NULL) AS units_on,
+        sum(d.sales) FILTER (WHERE f.sku IS NOT NULL) AS sales_on,
+        sum(d.units) FILTER (WHERE f.sku IS NULL) AS units_off,
+        sum(d.sales) FILTER (WHERE f.sku IS NULL) AS sales_off
+    FROM sold d LEFT JOIN flyer f USING (sku, week)
+    GROUP BY 1
 ),
 totals AS (
-    SELECT sku,
-        count(*) FILTER (WHERE on_flyer) AS flyer_days,
-        coalesce(sum(units) FILTER (WHERE on_flyer), 0) AS units_on_flyer,
-        coalesce(sum(sales) FILTER (WHERE on_flyer), 0) AS sales_on_flyer,
-        count(*) FILTER (WHERE NOT on_flyer) AS off_flyer_days,
-        coalesce(sum(units) FILTER (WHERE NOT on_flyer), 0) AS units_off_flyer,
-        coalesce(sum(sales) FILTER (WHERE NOT on_flyer), 0) AS sales_off_flyer
-    FROM days GROUP BY sku
+    SELECT f.sku, sum(t.days) AS flyer_days,
+        (SELECT sum(days) FROM trading) - sum(t.days) AS off_flyer_days,
+        coalesce(max(x.units_on), 0) AS units_on_flyer, coalesce(max(x.sales_on), 0) AS sales_on_flyer,
+        coalesce(max(x.units_off), 0) AS units_off_flyer, coalesce(max(x.sales_off), 0) AS sales_off_flyer
+    FROM flyer f JOIN trading t USING (week) LEFT JOIN split x USING (sku)
+    GROUP BY f.sku
 )
-SELECT t.sku, p.name, p.category, t.flyer_days, t.units_on_flyer::numeric(16, 3), t.sales_on_flyer,
-    t.off_flyer_days, t.units_off_flyer::numeric(16, 3), t.sales_off_flyer,
+SELECT t.sku, p.name, p.category, t.flyer_days::int, t.units_on_flyer::numeric(16, 3), t.sales_on_flyer,
+    t.off_flyer_days::int, t.units_off_flyer::numeric(16, 3), t.sales_off_flyer,
     round(t.units_on_flyer / nullif(t.flyer_days, 0), 3) AS units_per_day_on_flyer,
     round(t.units_off_flyer / nullif(t.off_flyer_days, 0), 3) AS units_per_day_off_flyer,
     round((t.units_on_flyer * t.off_flyer_days) / nullif(t.units_off_flyer * t.flyer_days, 0), 2) AS lift
