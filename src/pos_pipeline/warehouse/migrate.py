@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 
 from alembic import command
@@ -21,28 +22,25 @@ def _config() -> Config:
     return cfg
 
 
-def upgrade(libpq_url: str, revision: str = "head") -> None:
-    """Migrate the warehouse schema to ``revision`` (default: the newest)."""
+def _migrate(libpq_url: str, step: Callable[[Config], None]) -> None:
     engine = make_engine(libpq_url)
     try:
         with translated_errors(libpq_url, "migration"), engine.begin() as conn:
             cfg = _config()
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+            step(cfg)
     finally:
         engine.dispose()
+
+
+def upgrade(libpq_url: str, revision: str = "head") -> None:
+    """Migrate the warehouse schema to ``revision`` (default: the newest)."""
+    _migrate(libpq_url, lambda cfg: command.upgrade(cfg, revision))
 
 
 def downgrade(libpq_url: str, revision: str) -> None:
     """Migrate the warehouse schema back to ``revision`` (what it drops is lost)."""
-    engine = make_engine(libpq_url)
-    try:
-        with translated_errors(libpq_url, "migration"), engine.begin() as conn:
-            cfg = _config()
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, revision)
-    finally:
-        engine.dispose()
+    _migrate(libpq_url, lambda cfg: command.downgrade(cfg, revision))
 
 
 def current_revision(libpq_url: str) -> str | None:
