@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from pos_pipeline.analytics.reports import REPORTS, Period, Selection, run_report
+from pos_pipeline.analytics.reports import REPORTS, Period, Selection, narrowed, run_report
 from pos_pipeline.warehouse.jsonl_load import load_jsonl
 from pos_pipeline.warehouse.reconcile import check_invariants
 from pos_pipeline.warehouse.setup import init_warehouse
@@ -112,10 +112,7 @@ def screenshot(url: str, png: Path) -> None:
     with psycopg.connect(url) as conn:
         reports = {}
         for name, spec in REPORTS.items():
-            narrowed = Selection(
-                selection.start if spec.dated else None, selection.end if spec.dated else None
-            )
-            reports[name] = run_report(conn, name, narrowed)
+            reports[name] = run_report(conn, name, narrowed(spec, selection))
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         page_file = Path(tmp, "report.html")
         page_file.write_text(render_html(reports))

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from pos_pipeline.analytics.html import render_html
-from pos_pipeline.analytics.reports import REPORTS, Report, Selection, run_report
+from pos_pipeline.analytics.reports import REPORTS, Report, Selection, narrowed, run_report
 from pos_pipeline.warehouse.jsonl_load import load_jsonl
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -68,10 +68,8 @@ def _reports(url: str, tmp_path: Path, days: int, scale: float) -> dict[str, Rep
     reports = {}
     with psycopg.connect(url) as conn:
         conn.read_only = True
-        # Each report takes the parts of the selection that apply to it, as `pos report all` does.
         for name, spec in REPORTS.items():
-            selection = Selection(START if spec.dated else None, end if spec.dated else None)
-            reports[name] = run_report(conn, name, selection)
+            reports[name] = run_report(conn, name, narrowed(spec, Selection(START, end)))
     return reports
 
 

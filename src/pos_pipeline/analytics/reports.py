@@ -330,6 +330,17 @@ def _sql(spec: ReportSpec, selection: Selection) -> tuple[str, dict[str, Any]]:
     return f"SELECT * FROM ({spec.sql.format(**fields)}) report ORDER BY {spec.order_by}", params
 
 
+def narrowed(spec: ReportSpec, selection: Selection) -> Selection:
+    """The parts of ``selection`` that apply to ``spec``: what each report of ``pos report all`` gets."""
+    return Selection(
+        selection.start if spec.dated else None,
+        selection.end if spec.dated else None,
+        selection.province,
+        selection.store,
+        selection.by if spec.default_by is not None else None,
+    )
+
+
 def check_selection(spec: ReportSpec, selection: Selection) -> None:
     """Refuse parts of a selection that do not apply to ``spec``."""
     if selection.by is not None and spec.default_by is None:

@@ -22,6 +22,7 @@ from pos_pipeline.analytics.reports import (
     ReportError,
     Selection,
     check_warehouse,
+    narrowed,
     run_report,
 )
 from pos_pipeline.cli.common import console, state
@@ -104,16 +105,9 @@ def report(
 
 
 def _run(conn: psycopg.Connection[Any], name: str, selection: Selection, every: bool) -> Report:
-    spec = REPORTS[name]
     if every:
         # In `all`, each report takes what of the selection applies to it.
-        selection = Selection(
-            selection.start if spec.dated else None,
-            selection.end if spec.dated else None,
-            selection.province,
-            selection.store,
-            selection.by if spec.default_by is not None else None,
-        )
+        selection = narrowed(REPORTS[name], selection)
     return run_report(conn, name, selection)
 
 
