@@ -12,10 +12,10 @@ import psycopg
 
 from pos_cli import loader_env, run_pos
 from pos_pipeline.broker.admin import ensure_topics
+from pos_pipeline.broker.dead_letters import dead_letters_by_reason
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.simulate.engine import ChainSimulator
 from pos_pipeline.warehouse.ingest import IngestOptions, Ingestor
-from pos_pipeline.warehouse.reconcile import dead_letters_by_reason
 
 
 def poison(good: dict[str, object]) -> list[tuple[str, bytes]]:

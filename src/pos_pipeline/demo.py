@@ -16,7 +16,7 @@ from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.config import Settings
 from pos_pipeline.reference.catalogue import stores
 from pos_pipeline.services import start_services, stop_services
-from pos_pipeline.simulate.run import KafkaSink, SimulationOptions, run_simulation
+from pos_pipeline.simulate.run import KafkaSink, SimulationOptions, SimulationProgress, run_simulation
 from pos_pipeline.simulate.schedule import chain_daily_transactions
 from pos_pipeline.warehouse.db import connection
 from pos_pipeline.warehouse.ingest import IngestOptions, Ingestor
@@ -95,13 +95,13 @@ def _simulate_and_load(
     start: date,
     console: Console,
 ) -> DemoResult:
-    published = [0]
+    progress = SimulationProgress()
     stop = threading.Event()
     # Spread the requested count over about a week of the chain's traffic.
     scale = transactions / (DEMO_DAYS * chain_daily_transactions(stores(), 1.0))
     options = SimulationOptions(seed=seed, count=transactions, start=start, scale=scale)
     sink = KafkaSink(Publisher(bootstrap, settings.kafka), settings.topic, settings.inventory_topic)
-    simulator = _Worker("simulator", lambda: run_simulation(options, sink, stop, published))
+    simulator = _Worker("simulator", lambda: run_simulation(options, sink, stop, progress))
     ingestor = Ingestor(
         database_url,
         bootstrap,
@@ -114,7 +114,7 @@ def _simulate_and_load(
     stats = ingestor.stats
 
     def finished() -> bool:
-        return not simulator.is_alive() and stats.consumed >= published[0]
+        return not simulator.is_alive() and stats.consumed >= progress.transactions
 
     loader = _Worker("ingestor", lambda: ingestor.run())
     began = time.monotonic()
@@ -126,7 +126,7 @@ def _simulate_and_load(
                 elapsed = time.monotonic() - began
                 live.update(
                     _view(
-                        published[0],
+                        progress.transactions,
                         stats.loaded,
                         stats.duplicates,
                         stats.dead_letters,
@@ -149,7 +149,7 @@ def _simulate_and_load(
         if worker.error is not None:
             raise worker.error
     return DemoResult(
-        published[0], stats.loaded, stats.duplicates, stats.dead_letters, time.monotonic() - began
+        progress.transactions, stats.loaded, stats.duplicates, stats.dead_letters, time.monotonic() - began
     )
 
 

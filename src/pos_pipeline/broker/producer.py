@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -16,8 +16,14 @@ log = logging.getLogger(__name__)
 class Publisher:
     """A producer that tracks what the broker acknowledged."""
 
-    def __init__(self, bootstrap: str, overrides: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        overrides: Mapping[str, str],
+        on_failure: Callable[[], None] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
+        self._on_failure = on_failure
         self._producer = make_client(Producer, producer_config(bootstrap, overrides))
         self.sent = 0
         self.delivered = 0
@@ -29,6 +35,8 @@ class Publisher:
             self.delivered += 1
         else:
             self.failed += 1
+            if self._on_failure is not None:
+                self._on_failure()
             if self.first_error is None:
                 self.first_error = err.str()
             log.warning("delivery failed: %s", err.str())

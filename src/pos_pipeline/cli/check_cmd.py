@@ -7,15 +7,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from pos_pipeline.broker.dead_letters import dead_letters_by_reason
+from pos_pipeline.broker.lag import consumer_lag
 from pos_pipeline.cli.common import console, state
 from pos_pipeline.services import resolve_endpoints
 from pos_pipeline.warehouse.db import connection
-from pos_pipeline.warehouse.reconcile import (
-    Report,
-    check_invariants,
-    consumer_lag,
-    dead_letters_by_reason,
-)
+from pos_pipeline.warehouse.reconcile import Report, check_invariants
 
 
 def check(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
@@ -45,3 +47,13 @@ def setup_logging(verbose: bool, debug: bool) -> None:
     logging.getLogger("pos_pipeline.librdkafka").setLevel(
         logging.DEBUG if debug else logging.WARNING if verbose else logging.CRITICAL
     )
+
+
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        help="Serve Prometheus metrics on this port (http://HOST:PORT/metrics).", show_default=False
+    ),
+]
+MetricsHost = Annotated[str, typer.Option(help="Address the metrics endpoint binds to.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress line or progress logs.")]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from datetime import time as clock_time
 from typing import IO, Protocol
 from zoneinfo import ZoneInfo
 
@@ -47,6 +48,39 @@ class SimulationOptions:
         first = tax_table().first_date
         if self.start is not None and self.start < first:
             raise ConfigError(f"--start must be {first.isoformat()} or later (tax law is known from then)")
+
+
+@dataclass
+class SimulationProgress:
+    """How far a run is, readable from another thread; ``on_advance`` sees every step (metrics)."""
+
+    transactions: int = 0
+    restocks: int = 0
+    #: The simulated clock: the instant of the latest event emitted (UTC milliseconds).
+    clock_ms: int | None = None
+    #: The run's simulated span when its end is known by time (UTC milliseconds), for the time left.
+    span_ms: tuple[int, int] | None = None
+    #: The run's size when its end is known by count.
+    count: int | None = None
+    on_advance: list[Callable[[int, int, int | None], None]] = field(default_factory=list)
+
+    def advance(self, transactions: int, restocks: int, last_ms: int | None) -> None:
+        """Count events just handed to the sink and move the clock to the last of them."""
+        self.transactions += transactions
+        self.restocks += restocks
+        if last_ms is not None:
+            self.clock_ms = last_ms
+        for hook in self.on_advance:
+            hook(transactions, restocks, last_ms)
+
+    def fraction(self) -> float | None:
+        """The share of the run done, when its end is known."""
+        if self.count:
+            return min(self.transactions / self.count, 1.0)
+        if self.span_ms is not None and self.clock_ms is not None:
+            first, end = self.span_ms
+            return min(max((self.clock_ms - first) / (end - first), 0.0), 1.0)
+        return None
 
 
 class Sink(Protocol):
@@ -121,6 +155,21 @@ class KafkaSink:
         self.publisher.flush()
 
 
+def _local_midnight_ms(day: date) -> int:
+    return int(datetime.combine(day, clock_time(), HEAD_OFFICE_ZONE).timestamp() * 1000)
+
+
+def _span(options: SimulationOptions, first_ms: int | None, until_ms: int | None) -> tuple[int, int] | None:
+    """The run's simulated span, when days end it (head-office days: close enough for a time left)."""
+    if options.days is None:
+        return None
+    if first_ms is not None and until_ms is not None:
+        return first_ms, until_ms
+    assert options.start is not None
+    first = _local_midnight_ms(options.start)
+    return first, first + options.days * DAY_MS
+
+
 def _stream(options: SimulationOptions) -> tuple[Iterator[DayBatch], int | None, int | None]:
     """Days of events, the first UTC instant to emit (real time), and the last (exclusive)."""
     if options.start is not None:
@@ -150,11 +199,14 @@ def run_simulation(
     options: SimulationOptions,
     sink: Sink,
     stop: threading.Event | None = None,
-    progress: list[int] | None = None,
+    progress: SimulationProgress | None = None,
 ) -> int:
     """Generate into ``sink`` until the count, the days or ``stop`` end it; return transactions."""
     options.validate()
     days, first_ms, until_ms = _stream(options)
+    progress = progress if progress is not None else SimulationProgress()
+    progress.count = options.count
+    progress.span_ms = _span(options, first_ms, until_ms)
     paced = options.rate is not None or first_ms is not None
     wall_start = time.monotonic()
     emitted = 0
@@ -174,8 +226,8 @@ def run_simulation(
             else:
                 sink.write_day(batch)
                 emitted += len(batch.values)
-            if progress is not None:
-                progress[0] = emitted
+                last = max(batch.utc_ms[-1:] + [r.utc_ms for r in batch.restocks[-1:]], default=None)
+                progress.advance(len(batch.values), len(batch.restocks), last)
             del batch  # keep one day in memory, not two
     finally:
         sink.close()
@@ -190,7 +242,7 @@ def _paced(
     first_ms: int | None,
     already: int,
     stop: threading.Event | None,
-    progress: list[int] | None,
+    progress: SimulationProgress,
 ) -> int:
     sent = 0
     for event in batch.events():
@@ -201,10 +253,12 @@ def _paced(
                 _sleep_until(wall_start + (already + sent) / options.rate, stop)
             elif first_ms is not None:
                 _sleep_until(wall_start + (event.utc_ms - first_ms) / 1000 / options.speed, stop)
+            if stop is not None and stop.is_set():
+                break  # woken to stop: the event is not emitted
             sent += 1
-            if progress is not None:
-                progress[0] = already + sent
         sink.write_event(event)
+        is_sale = event.kind == TRANSACTION
+        progress.advance(int(is_sale), int(not is_sale), event.utc_ms)
     return sent
 
 

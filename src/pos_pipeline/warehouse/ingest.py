@@ -2,7 +2,7 @@
 
 Order of work per batch, which is what makes results effectively-once:
 1. poll up to ``batch_size`` messages;
-2. check each; rejected ones are dead letters (original bytes, key and reasons);
+2. decode, then check each; rejected ones are dead letters (original bytes, key and reasons);
 3. load the good ones in ONE database transaction (idempotent by transaction id)
    and commit it;
 4. wait until the dead-letter topic has acknowledged this batch's rejects;
@@ -16,13 +16,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import FrameType
+from typing import Any
 
 import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -33,9 +32,11 @@ from pos_pipeline.config import mask_url
 from pos_pipeline.contract.restock import check_restock
 from pos_pipeline.contract.validate import MAX_MESSAGE_BYTES, KnownEntities, Rejection, check, decode
 from pos_pipeline.errors import BrokerError, DatabaseError
+from pos_pipeline.metrics.consumer import DEAD_LETTER, DUPLICATE, LOADED, ConsumerMetrics
 from pos_pipeline.reference.tax import tax_table
+from pos_pipeline.signals import stop_on_signals
 from pos_pipeline.warehouse.db import connect, first_line
-from pos_pipeline.warehouse.loader import BatchLoader, Incoming
+from pos_pipeline.warehouse.loader import BatchLoader, Incoming, LoadResult
 from pos_pipeline.warehouse.migrate import require_current_schema
 from pos_pipeline.warehouse.restock_loader import IncomingRestock
 
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 10.0
 JOIN_TIMEOUT_S = 60.0
+# How often the lag is refreshed while nothing arrives (after every batch otherwise).
+LAG_REFRESH_S = 1.0
 
 
 @dataclass(slots=True)
@@ -68,6 +71,13 @@ class IngestStats:
     dead_letters: int = 0
     batches: int = 0
     positions: dict[int, int] = field(default_factory=dict)
+    #: Per assigned (topic, partition): messages not yet read, as the broker last told this consumer.
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    @property
+    def total_lag(self) -> int | None:
+        """Messages not yet read on the assigned partitions; None before the first measurement."""
+        return sum(self.lag.values()) if self.lag else None
 
 
 def known_entities(conn: psycopg.Connection[tuple[object, ...]]) -> KnownEntities:
@@ -102,6 +112,7 @@ class Ingestor:
         kafka_overrides: Mapping[str, str],
         options: IngestOptions,
         inventory_topic: str | None = None,
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         self.database_url = database_url
         self.topic = topic
@@ -109,6 +120,8 @@ class Ingestor:
         self.dlq_topic = dlq_topic
         self.options = options
         self.stats = IngestStats()
+        self.metrics = metrics or ConsumerMetrics()
+        self.metrics.topics([topic] + ([inventory_topic] if inventory_topic else []))
         self.stop = threading.Event()
         require_current_schema(database_url)
         self._conn = connect(database_url)
@@ -118,11 +131,13 @@ class Ingestor:
         self._dlq = Publisher(bootstrap, kafka_overrides)
         self._consumer = make_client(Consumer, consumer_config(bootstrap, options.group, kafka_overrides))
         self._last_activity = time.monotonic()
+        self._lag_measured = 0.0
         self._assigned = False
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = True
         self._last_activity = time.monotonic()
+        self.metrics.rebalances.inc()
         log.info("assigned partitions %s", sorted(p.partition for p in partitions))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -134,13 +149,7 @@ class Ingestor:
 
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM finish the current batch, commit, and stop."""
-
-        def handler(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %d: finishing the current batch", signum)
-            self.stop.set()
-
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
+        stop_on_signals(self.stop)
 
     def run(self, on_batch: Callable[[IngestStats], None] | None = None) -> IngestStats:
         """Consume until stopped, idle for ``idle_exit_s``, or ``max_messages`` are read."""
@@ -160,11 +169,14 @@ class Ingestor:
                 if records:
                     self._process(records)
                     self._last_activity = time.monotonic()
+                    self._measure_lag()
                     if on_batch is not None:
                         on_batch(self.stats)
                 elif self._idle_expired():
                     log.info("nothing to read for %.0f s: exiting", self.options.idle_exit_s or 0)
                     break
+                elif time.monotonic() - self._lag_measured >= LAG_REFRESH_S:
+                    self._measure_lag()
         finally:
             self.close()
         return self.stats
@@ -194,12 +206,39 @@ class Ingestor:
         log.warning("consumer error: %s", err.str())
         return False
 
+    def _measure_lag(self) -> None:
+        """Lag of each assigned partition from the watermarks librdkafka caches with every fetch."""
+        self._lag_measured = time.monotonic()
+        try:
+            assigned = self._consumer.assignment()
+            positions = self._consumer.position(assigned) if assigned else []
+        except KafkaException as exc:
+            log.debug("cannot read positions: %s", exc)
+            return
+        lag = {}
+        for tp in positions:
+            _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if high < 0 or tp.topic is None:
+                continue  # no fetch answered yet: unknown, not zero
+            lag[(tp.topic, tp.partition)] = max(high - tp.offset, 0) if tp.offset >= 0 else high
+        self.stats.lag = lag
+        self.metrics.set_lag(lag)
+
     def _process(self, records: list[Message]) -> None:
-        good: list[Incoming] = []
-        restocks: list[IncomingRestock] = []
+        stage = self.metrics.stage
+        began = time.perf_counter()
+        docs: list[tuple[Message, dict[str, Any]]] = []
         for msg in records:
             try:
-                doc = decode(msg.value())
+                docs.append((msg, decode(msg.value())))
+            except Rejection as rejection:
+                self._dead_letter(msg, rejection)
+        decoded = time.perf_counter()
+        stage.labels("decode").observe(decoded - began)
+        good: list[Incoming] = []
+        restocks: list[IncomingRestock] = []
+        for msg, doc in docs:
+            try:
                 if msg.topic() == self.inventory_topic:
                     restocks.append(IncomingRestock(check_restock(doc, self._known), _published_at(msg)))
                 else:
@@ -208,15 +247,20 @@ class Ingestor:
                     good.append(Incoming(tx, _published_at(msg), digest, msg))
             except Rejection as rejection:
                 self._dead_letter(msg, rejection)
+        stage.labels("validate").observe(time.perf_counter() - decoded)
         if not self._load_with_retry(good, restocks):
             return
+        flushing = time.perf_counter()
         self._dlq.flush()
+        stage.labels("dead_letter").observe(time.perf_counter() - flushing)
         offsets: dict[tuple[str, int], int] = {}
         for msg in records:
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
             assert topic is not None and partition is not None and offset is not None
             offsets[(topic, partition)] = max(offsets.get((topic, partition), -1), offset + 1)
+        committing = time.perf_counter()
         self._commit_offsets([TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+        stage.labels("offsets").observe(time.perf_counter() - committing)
         for (_, partition), offset in offsets.items():
             self.stats.positions[partition] = offset
         self.stats.consumed += len(records)
@@ -237,6 +281,8 @@ class Ingestor:
             value = value[:MAX_MESSAGE_BYTES]
         self._dlq.publish(self.dlq_topic, msg.key(), value, headers)
         self.stats.dead_letters += 1
+        self.metrics.dead_letters.labels(rejection.error_class).inc()
+        self.metrics.messages.labels(str(msg.topic()), DEAD_LETTER).inc()
         log.info("dead letter at %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), rejection)
 
     def _load_with_retry(self, batch: list[Incoming], restocks: list[IncomingRestock]) -> bool:
@@ -244,8 +290,14 @@ class Ingestor:
         backoff = 0.5
         while True:
             try:
+                loading = time.perf_counter()
                 result = self._loader.load(batch, restocks)
+                committing = time.perf_counter()
                 self._conn.commit()
+                committed = time.perf_counter()
+                self._count_loaded(result, time.time())
+                self.metrics.stage.labels("load").observe(committing - loading)
+                self.metrics.stage.labels("commit").observe(committed - committing)
                 self.stats.loaded += result.inserted
                 self.stats.duplicates += result.duplicates + result.restock_duplicates
                 self.stats.restocks += result.restocks
@@ -260,6 +312,7 @@ class Ingestor:
                     )
                 return True
             except psycopg.OperationalError as exc:
+                self.metrics.database_retries.inc()
                 log.warning("database unavailable (%s); retrying in %.1f s", first_line(exc), backoff)
                 if not self._reconnect(backoff):
                     return False
@@ -267,6 +320,19 @@ class Ingestor:
             except psycopg.Error as exc:
                 self._conn.rollback()
                 raise DatabaseError(f"loading a batch failed: {first_line(exc)}") from exc
+
+    def _count_loaded(self, result: LoadResult, committed_at: float) -> None:
+        """Outcomes per topic, and the end-to-end latency of each transaction this commit made visible."""
+        messages = self.metrics.messages
+        messages.labels(self.topic, LOADED).inc(result.inserted)
+        messages.labels(self.topic, DUPLICATE).inc(result.duplicates)
+        if self.inventory_topic is not None:
+            messages.labels(self.inventory_topic, LOADED).inc(result.restocks)
+            messages.labels(self.inventory_topic, DUPLICATE).inc(result.restock_duplicates)
+        observe = self.metrics.latency.observe
+        for incoming in result.new:
+            if incoming.published_at is not None:
+                observe(max(committed_at - incoming.published_at.timestamp(), 0.0))
 
     def _reconnect(self, delay: float) -> bool:
         """Reconnect after ``delay``, retrying with backoff; False if stopped first."""
@@ -290,6 +356,7 @@ class Ingestor:
     def _commit_offsets(self, offsets: list[TopicPartition]) -> None:
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
+            self.metrics.last_commit.set(time.time())
         except KafkaException as exc:
             # The database already holds the batch; a replay after a failed
             # commit is skipped as duplicates, so logging is enough.

@@ -122,6 +122,8 @@ class LoadResult:
     restocks: int = 0
     restock_duplicates: int = 0
     conflicts: tuple[Incoming, ...] = ()
+    #: The transactions this batch inserted (not the replays), for their end-to-end latency.
+    new: tuple[Incoming, ...] = ()
 
 
 class BatchLoader:
@@ -205,6 +207,7 @@ class BatchLoader:
                         )
             cur.execute(_MERGE[0])
             inserted = cur.rowcount
+            new = self._new(cur, unique, inserted)
             for statement in _MERGE[1:]:
                 cur.execute(statement)
             if inserted:
@@ -219,7 +222,20 @@ class BatchLoader:
             restocks=restocked,
             restock_duplicates=len(restocks) - restocked,
             conflicts=tuple(conflicts),
+            new=new,
         )
+
+    @staticmethod
+    def _new(
+        cur: psycopg.Cursor[tuple[object, ...]], unique: dict[object, Incoming], inserted: int
+    ) -> tuple[Incoming, ...]:
+        # Usually all or nothing is new (a live stream, or a replay): only a mix needs asking.
+        if inserted == len(unique):
+            return tuple(unique.values())
+        if inserted == 0:
+            return ()
+        cur.execute("SELECT transaction_id FROM new_transactions")
+        return tuple(unique[row[0]] for row in cur.fetchall())
 
     def _ensure_dates(self, cur: psycopg.Cursor[tuple[object, ...]], days: set[date]) -> None:
         if self._known_dates is None:

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import psycopg
-from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from pos_pipeline.analytics import rollups
-from pos_pipeline.broker.config import consumer_config, make_client
-from pos_pipeline.errors import BrokerError
 
 INVARIANTS = {
     "on_hand differs from the sum of its movements": """
@@ -33,7 +29,6 @@ INVARIANTS = {
                    GROUP BY transaction_id) x USING (transaction_id)
         WHERE t.tax_total <> coalesce(x.total, 0)""",
 }
-READ_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -69,61 +64,3 @@ def check_invariants(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, 
             found[f"{table} differs from a recomputation from the facts"] = count
     conn.rollback()
     return found
-
-
-def dead_letters_by_reason(bootstrap: str, overrides: Mapping[str, str], dlq_topic: str) -> Counter[str]:
-    """Count the dead-letter topic's messages by their ``error_class`` header."""
-    consumer = make_client(Consumer, consumer_config(bootstrap, "pos-check", overrides))
-    counts: Counter[str] = Counter()
-    try:
-        metadata = consumer.list_topics(dlq_topic, timeout=READ_TIMEOUT_S)
-        topic = metadata.topics.get(dlq_topic)
-        if topic is None or topic.error is not None:
-            return counts
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(dlq_topic, p), timeout=READ_TIMEOUT_S)
-            for p in topic.partitions
-        }
-        pending = {p: high for p, (low, high) in ends.items() if high > low}
-        consumer.assign([TopicPartition(dlq_topic, p, ends[p][0]) for p in pending])
-        while pending:
-            messages = consumer.consume(1000, READ_TIMEOUT_S)
-            if not messages:
-                raise BrokerError(f"reading {dlq_topic} stalled with {len(pending)} partitions unread")
-            for msg in messages:
-                if msg.error() is not None:
-                    continue
-                headers = dict(msg.headers() or [])
-                reason = headers.get("error_class") or b"unknown"
-                counts[reason.decode() if isinstance(reason, bytes) else str(reason)] += 1
-                partition, offset = msg.partition(), msg.offset()
-                if partition in pending and offset is not None and offset + 1 >= pending[partition]:
-                    del pending[partition]
-    except KafkaException as exc:
-        raise BrokerError(f"cannot read {dlq_topic} at {bootstrap}: {exc.args[0].str()}") from None
-    finally:
-        consumer.close()
-    return counts
-
-
-def consumer_lag(
-    bootstrap: str, overrides: Mapping[str, str], group: str, topics: list[str]
-) -> dict[tuple[str, int], int]:
-    """Messages not yet committed by ``group``, per (topic, partition)."""
-    consumer = make_client(Consumer, consumer_config(bootstrap, group, overrides))
-    lag = {}
-    try:
-        for name in topics:
-            topic = consumer.list_topics(name, timeout=READ_TIMEOUT_S).topics.get(name)
-            if topic is None or topic.error is not None:
-                continue
-            partitions = [TopicPartition(name, p) for p in sorted(topic.partitions)]
-            for committed in consumer.committed(partitions, timeout=READ_TIMEOUT_S):
-                low, high = consumer.get_watermark_offsets(committed, timeout=READ_TIMEOUT_S)
-                position = committed.offset if committed.offset >= 0 else low
-                lag[(name, committed.partition)] = max(high - position, 0)
-    except KafkaException as exc:
-        raise BrokerError(f"cannot read the offsets of group {group!r}: {exc.args[0].str()}") from None
-    finally:
-        consumer.close()
-    return lag
