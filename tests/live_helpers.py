@@ -9,10 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -98,3 +100,56 @@ def pos_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Debian Chromium driven by Playwright (a failure under CI=true when missing)."""
+    needs(CHROMIUM, "apt-get install chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        fail = pytest.fail if os.environ.get("CI") == "true" else pytest.skip
+        fail("Playwright is missing: pip install -e '.[dev]'")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class Visit:
+    """A page opened on this machine only: what it asked for elsewhere, its errors, its navigations."""
+
+    page: Any
+    outside: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    navigations: list[str] = field(default_factory=list)
+
+
+def visit(browser: Any, url: str) -> Visit:
+    """Open ``url``; every request off 127.0.0.1 is refused and recorded."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    seen = Visit(page)
+
+    def route(handle: Any) -> None:
+        if urllib.parse.urlsplit(handle.request.url).hostname == "127.0.0.1":
+            handle.continue_()
+        else:
+            seen.outside.append(handle.request.url)
+            handle.abort()
+
+    page.route("**/*", route)
+    page.on(
+        "request", lambda r: None if r.url.startswith("http://127.0.0.1:") else seen.outside.append(r.url)
+    )
+    page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: seen.errors.append(str(e)))
+    page.on("framenavigated", lambda f: seen.navigations.append(f.url) if f == page.main_frame else None)
+    page.goto(url, wait_until="load")
+    return seen

@@ -14,6 +14,8 @@ from pos_cli import loader_env, run_pos
 from pos_pipeline.broker.admin import ensure_topics
 from pos_pipeline.broker.dead_letters import dead_letters_by_reason
 from pos_pipeline.broker.producer import Publisher
+from pos_pipeline.contract.validate import ERROR_CLASSES
+from pos_pipeline.metrics.consumer import OUTCOMES
 from pos_pipeline.simulate.engine import ChainSimulator
 from pos_pipeline.warehouse.ingest import IngestOptions, Ingestor
 
@@ -76,6 +78,12 @@ def test_a_thousand_good_messages_load_and_every_poison_is_a_dead_letter(
 
     expected = Counter(kind for kind, _ in bad) + Counter({"conflicting_duplicate": 1})
     assert dead_letters_by_reason(bootstrap, {}, dlq) == expected
+    assert set(expected) <= set(ERROR_CLASSES)
+    # The metrics say the same as the topic: one series per error class, one outcome per message.
+    value = ingestor.metrics.registry.get_sample_value
+    assert {k: value("pos_consumer_dead_letters_total", {"reason": k}) for k in expected} == expected
+    outcomes = {o: value("pos_consumer_messages_total", {"topic": topic, "outcome": o}) for o in OUTCOMES}
+    assert outcomes == {"loaded": 1000, "duplicate": 1, "dead_letter": len(bad) + 1}
 
     env = loader_env(tmp_path, warehouse_url, bootstrap, topic)
     report = run_pos(["check", "--group", "g"], env, tmp_path)

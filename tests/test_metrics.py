@@ -22,6 +22,7 @@ from live_helpers import Samples, needs, ports, pos_process, sample, scrape, ser
 from pos_cli import loader_env, run_pos
 from pos_pipeline.broker.admin import ensure_topics
 from pos_pipeline.broker.producer import Publisher
+from pos_pipeline.contract.validate import ERROR_CLASSES
 from pos_pipeline.metrics.consumer import STAGES
 
 GOOD = 600
@@ -108,7 +109,9 @@ def test_consumer_metrics_equal_what_the_warehouse_holds(consumer: RunningConsum
     assert sample(samples, "pos_consumer_end_to_end_latency_seconds_count") == rows
     assert (sample(samples, "pos_consumer_end_to_end_latency_seconds_sum") or 0) > 0
     letters = series(samples, "pos_consumer_dead_letters_total")
-    assert {dict(labels)["reason"]: value for labels, value in letters.items()} == BAD_REASONS
+    counted = {dict(labels)["reason"]: value for labels, value in letters.items()}
+    assert set(counted) == set(ERROR_CLASSES)  # every reason exists from the start, at zero
+    assert {reason: n for reason, n in counted.items() if n} == BAD_REASONS
 
     lag = series(samples, "pos_consumer_lag_messages")
     expected = {frozenset({("topic", consumer.topic), ("partition", str(p))}) for p in range(PARTITIONS)}
@@ -121,6 +124,9 @@ def test_consumer_metrics_equal_what_the_warehouse_holds(consumer: RunningConsum
     assert time.time() - 120 < last_commit <= time.time()
     assert sample(samples, "pos_build_info", version="0.1.0") == 1
     assert not [name for name, _ in samples if name.endswith("_created")]
+    # Without a terminal, the consumer logs its progress every few seconds.
+    line = wait_for("a progress log line", lambda: "· lag 0 ·" in consumer.log.read_text(), timeout=15)
+    assert line
 
 
 def test_a_real_prometheus_scrapes_the_consumer_and_answers_promql(

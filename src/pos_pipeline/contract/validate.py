@@ -22,6 +22,24 @@ from pos_pipeline.reference.tax import TaxTable
 
 MAX_MESSAGE_BYTES = 524_288  # a 500-line receipt is about 80 KiB
 
+#: Every ``error_class`` a dead letter can carry: a small fixed set, fit for a metric label.
+ERROR_CLASSES = (
+    "empty",
+    "too_large",
+    "undecodable",
+    "not_object",
+    "unsupported_schema_version",
+    "schema_violation",
+    "unknown_store",
+    "wrong_province",
+    "unknown_customer",
+    "unknown_sku",
+    "wrong_category",
+    "tax",
+    "arithmetic",
+    "conflicting_duplicate",
+)
+
 
 class Rejection(Exception):
     """A message that cannot be loaded, and why."""

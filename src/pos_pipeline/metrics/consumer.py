@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from pos_pipeline.contract.validate import ERROR_CLASSES
 from pos_pipeline.metrics.exposition import build_info
 
 LOADED = "loaded"
@@ -79,6 +80,8 @@ class ConsumerMetrics:
         # Every outcome and stage exists from the start, so rate() and absent() behave from the first scrape.
         for stage in STAGES:
             self.stage.labels(stage=stage)
+        for reason in ERROR_CLASSES:
+            self.dead_letters.labels(reason=reason)
 
     def topics(self, names: Iterable[str]) -> None:
         """Create the zero series of every (topic, outcome)."""
