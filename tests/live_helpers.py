@@ -46,8 +46,10 @@ def series(samples: Samples, name: str) -> dict[frozenset[tuple[str, str]], floa
     return {labels: value for (n, labels), value in samples.items() if n == name}
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60, every: float = 0.25) -> T:
-    """Call ``probe`` until it returns something truthy; fail saying ``what`` on timeout."""
+def wait_for(
+    what: str | Callable[[], str], probe: Callable[[], T | None], timeout: float = 60, every: float = 0.25
+) -> T:
+    """Call ``probe`` until it returns something truthy; on timeout, fail saying ``what`` (or its result)."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
@@ -56,7 +58,8 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60, ever
             if last:
                 return last
         time.sleep(every)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+    told = what() if callable(what) else what
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {told} (last: {last!r})")
 
 
 def needs(path: str, install: str) -> Path:

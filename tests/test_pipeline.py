@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from decimal import Decimal
 
@@ -114,6 +115,18 @@ def test_offsets_are_committed_after_loading(warehouse_url: str, bootstrap: str,
     rest = ingest(warehouse_url, bootstrap, topic, group="same").stats
     assert rest.consumed == 180
     assert scalar(warehouse_url, "SELECT count(*) FROM transactions") == 300
+
+
+def test_a_consumer_stopped_while_joining_leaves_its_group_usable(
+    warehouse_url: str, bootstrap: str, topic: str
+) -> None:
+    publish(bootstrap, topic, 50)
+    quitter = Ingestor(warehouse_url, bootstrap, topic, f"{topic}.dlq", {}, IngestOptions(group="joining"))
+    # As a SIGTERM a second after start: the group's join (about 3 s here) is still in flight.
+    threading.Timer(1.0, quitter.stop.set).start()
+    first = quitter.run().loaded
+    # Had it left in the middle of its join, the embedded broker would never assign this one.
+    assert first + ingest(warehouse_url, bootstrap, topic, group="joining").stats.loaded == 50
 
 
 def test_bad_messages_go_to_the_dead_letter_topic(warehouse_url: str, bootstrap: str, topic: str) -> None:

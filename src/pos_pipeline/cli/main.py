@@ -12,11 +12,13 @@ from pos_pipeline import __version__
 from pos_pipeline.cli import (
     check_cmd,
     consume_cmd,
+    dashboard_cmd,
     db_cmd,
     demo_cmd,
     report_cmd,
     services_cmd,
     simulate_cmd,
+    up_cmd,
 )
 from pos_pipeline.cli.common import console, err_console, setup_logging, state
 from pos_pipeline.contract.restock import restock_schema_text
@@ -38,6 +40,8 @@ app.command("consume")(consume_cmd.consume)
 app.command("demo")(demo_cmd.demo)
 app.command("check")(check_cmd.check)
 app.command("report")(report_cmd.report)
+app.command("dashboard")(dashboard_cmd.dashboard)
+app.command("up")(up_cmd.up)
 
 
 def _version(value: bool) -> None:

@@ -104,6 +104,20 @@ def _proc_state(pid: int) -> str | None:
     return fields[0] if fields else None
 
 
+def process_start(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), or None if no such process runs.
+
+    A pid and its start time name one process for good: a pid reused later has another start.
+    """
+    if _proc_state(pid) in (None, "Z", "X"):
+        return None
+    try:
+        stat = Path("/proc", str(pid), "stat").read_text(encoding="utf-8", errors="replace")
+        return int(stat.rsplit(")", 1)[-1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def pid_alive(pid: int, *needles: str) -> bool:
     """Return True if ``pid`` runs and its command line contains every one of ``needles``.
 

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 10.0
 JOIN_TIMEOUT_S = 60.0
+# How long a consumer stopped while joining its group waits for the join to finish before it leaves.
+LEAVE_AFTER_JOIN_S = 15.0
 # How often the lag is refreshed while nothing arrives (after every batch otherwise).
 LAG_REFRESH_S = 1.0
 
@@ -133,9 +135,11 @@ class Ingestor:
         self._last_activity = time.monotonic()
         self._lag_measured = 0.0
         self._assigned = False
+        self._joining = False  # in the group's join: subscribed or revoked, no assignment yet
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = True
+        self._joining = False
         self._last_activity = time.monotonic()
         self.metrics.rebalances.inc()
         log.info("assigned partitions %s", sorted(p.partition for p in partitions))
@@ -144,6 +148,7 @@ class Ingestor:
         # Until partitions come back (a rebalance, a rejoin after a broker stall) the consumer is
         # not idle, it is waiting: --idle-exit must not end it.
         self._assigned = False
+        self._joining = True
         self._last_activity = time.monotonic()
         log.info("partitions revoked %s", sorted(p.partition for p in partitions))
 
@@ -157,6 +162,7 @@ class Ingestor:
         self._consumer.subscribe(
             topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
         )
+        self._joining = True
         try:
             while not self.stop.is_set():
                 limit = self.options.batch_size
@@ -365,6 +371,21 @@ class Ingestor:
     def close(self) -> None:
         """Leave the group and release the connections."""
         try:
+            self._finish_joining()
             self._consumer.close()
         finally:
             self._conn.close()
+
+    def _finish_joining(self) -> None:
+        """Wait (briefly) for a join in flight to complete before leaving the group.
+
+        The embedded broker (Tansu 0.6) keeps a group waiting forever for a member that leaves in
+        the middle of a join, so no later consumer of the group ever gets partitions; a member that
+        leaves after its join is handled correctly. What is read meanwhile is not committed.
+        """
+        deadline = time.monotonic() + LEAVE_AFTER_JOIN_S
+        while self._joining and time.monotonic() < deadline:
+            try:
+                self._consumer.consume(self.options.batch_size, 0.1)
+            except KafkaException:
+                return
