@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from live_helpers import ports, wait_for
+from live_helpers import chromium, ports, visit, wait_for
 from pos_cli import pos_env, run_pos
 from pos_pipeline.services import postgres
 from pos_pipeline.services.ports import port_open
@@ -143,15 +143,32 @@ def test_up_comes_up_survives_a_database_outage_and_stops_clean_on_sigint(tmp_pa
         assert again.returncode == 1
         assert again.stderr.startswith(f"error: pos up is already running (pid {run.process.pid})")
 
-        postgres.stop(home)  # the warehouse goes away under the dashboard and the consumer
-        down = wait_for(
-            "the dashboard to show the database down", lambda: _database(run, ok=False), timeout=30
-        )
-        assert down["error"]
-        postgres.ensure_running(home)  # same port: the parts reconnect by themselves
-        wait_for("the dashboard to show the database back", lambda: _database(run, ok=True), timeout=60)
+        with chromium() as browser:
+            seen = visit(browser, f"http://127.0.0.1:{run.dashboard}/")
+            page = seen.page
+            wait_for("the page to show the warehouse up", lambda: _page_database(page) == "true", timeout=30)
+            postgres.stop(home)  # the warehouse goes away under the dashboard and the consumer
+            down = wait_for("the snapshot to say the database is down", lambda: _database(run, ok=False))
+            assert down["error"]
+            wait_for(
+                "the page to show the warehouse down", lambda: _page_database(page) == "false", timeout=30
+            )
+            assert "disconnected" in page.inner_text("body").lower()
+            postgres.ensure_running(home)  # same port: the parts reconnect by themselves
+            wait_for("the snapshot to say the database is back", lambda: _database(run, ok=True))
+            wait_for(
+                "the page to show the warehouse back", lambda: _page_database(page) == "true", timeout=30
+            )
+            assert seen.navigations == [f"http://127.0.0.1:{run.dashboard}/"]  # no reload
+            assert "Traceback" not in page.inner_text("body")
+            assert seen.outside == []
         _flows(run)
         _stop_and_check_nothing_left(run)
+
+
+def _page_database(page: Any) -> str | None:
+    value: str | None = page.get_attribute("#db-status", "data-ok")
+    return value
 
 
 def _database(run: UpRun, ok: bool) -> dict[str, Any] | None:
