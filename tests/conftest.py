@@ -1,8 +1,8 @@
 """Session-scoped real services: the embedded PostgreSQL and broker, started once, stopped after.
 
-Warehouse tests run against the embedded PostgreSQL and, when
-``POS_TEST_EXTERNAL_DATABASE_URL`` is set, against that server too. Each test
-gets a fresh database cloned from a template that ``init_warehouse`` built once.
+Each pytest-xdist worker has its own embedded services. Warehouse tests run against the embedded
+PostgreSQL and, when ``POS_TEST_EXTERNAL_DATABASE_URL`` is set, against that server too. Each test
+gets a fresh database cloned from a template that ``init_warehouse`` built once (per worker).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pos_pipeline.services import Endpoints, start_services, stop_services
 from pos_pipeline.warehouse.setup import init_warehouse
 
 EXTERNAL_ENV = "POS_TEST_EXTERNAL_DATABASE_URL"
-TEMPLATE = "pos_test_template"
+# One template per pytest-xdist worker: workers share the external server.
+TEMPLATE = f"pos_test_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def with_database(url: str, name: str) -> str:
