@@ -11,16 +11,15 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from pos_pipeline.broker.admin import ensure_topics
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.config import Settings
+from pos_pipeline.pipeline import prepare
 from pos_pipeline.reference.catalogue import stores
 from pos_pipeline.services import start_services, stop_services
 from pos_pipeline.simulate.run import KafkaSink, SimulationOptions, SimulationProgress, run_simulation
 from pos_pipeline.simulate.schedule import chain_daily_transactions
 from pos_pipeline.warehouse.db import connection
 from pos_pipeline.warehouse.ingest import IngestOptions, Ingestor
-from pos_pipeline.warehouse.setup import init_warehouse
 from pos_pipeline.warehouse.summary import sales_by_province, table_counts
 
 REFRESH_S = 0.25
@@ -58,17 +57,7 @@ def run_demo(settings: Settings, transactions: int, seed: int, start: date, cons
     console.print("starting services…")
     endpoints = start_services(settings)
     try:
-        console.print(
-            f"warehouse: {endpoints.database_url}   broker: {endpoints.bootstrap_servers}",
-            highlight=False,
-        )
-        init_warehouse(endpoints.database_url)
-        ensure_topics(
-            endpoints.bootstrap_servers,
-            settings.kafka,
-            [settings.topic, settings.inventory_topic, settings.dlq_topic],
-            6,
-        )
+        prepare(settings, endpoints, console)
         result = _simulate_and_load(
             settings,
             endpoints.database_url,
@@ -114,7 +103,8 @@ def _simulate_and_load(
     stats = ingestor.stats
 
     def finished() -> bool:
-        return not simulator.is_alive() and stats.consumed >= progress.transactions
+        # The consumer reads the restock events too: all of both must be in.
+        return not simulator.is_alive() and stats.consumed >= progress.transactions + progress.restocks
 
     loader = _Worker("ingestor", lambda: ingestor.run())
     began = time.monotonic()
@@ -130,7 +120,7 @@ def _simulate_and_load(
                         stats.loaded,
                         stats.duplicates,
                         stats.dead_letters,
-                        stats.consumed,
+                        stats.consumed - stats.restocks,  # receipts read; restocks are not in "published"
                         elapsed,
                     )
                 )

@@ -27,16 +27,15 @@ from typing import IO
 
 from rich.console import Console
 
-from pos_pipeline.broker.admin import ensure_topics
-from pos_pipeline.config import Settings, mask_url
+from pos_pipeline.config import Settings
 from pos_pipeline.errors import ConfigError, ServiceError
+from pos_pipeline.pipeline import prepare
 from pos_pipeline.services import start_services, stop_services
 from pos_pipeline.services.ports import port_open
 from pos_pipeline.services.state import process_start, run_dir, wait_for_exit
 from pos_pipeline.signals import stop_on_signals
 from pos_pipeline.simulate.run import HEAD_OFFICE_ZONE
 from pos_pipeline.warehouse.db import connection
-from pos_pipeline.warehouse.setup import init_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -188,18 +187,8 @@ class Up:
         self.record.services = sorted(set(self.record.services) | set(endpoints.started))
         self.record.save()
         if endpoints.started:
-            self.console.print(f"started the embedded {' and '.join(endpoints.started)}", highlight=False)
-        self.console.print(
-            f"warehouse: {mask_url(endpoints.database_url)}   broker: {endpoints.bootstrap_servers}",
-            highlight=False,
-        )
-        init_warehouse(endpoints.database_url)
-        ensure_topics(
-            endpoints.bootstrap_servers,
-            settings.kafka,
-            [settings.topic, settings.inventory_topic, settings.dlq_topic],
-            6,
-        )
+            self._say(f"started the embedded {' and '.join(endpoints.started)}")
+        prepare(settings, endpoints, self.console)
         self._env = {
             **os.environ,
             "POS_HOME": str(self.home),
@@ -215,18 +204,20 @@ class Up:
         self._wait_for_dashboard()
         url = f"http://{options.host}:{options.port}/"
         minutes = options.speed / 60
-        self.console.print(
+        self._say(
             f"simulator: live, the chain's clock at {options.speed:g}× real time "
-            f"({minutes:g} simulated minutes a second), scale {options.scale:g}",
-            highlight=False,
+            f"({minutes:g} simulated minutes a second), scale {options.scale:g}"
         )
-        self.console.print(
+        self._say(
             f"metrics: http://127.0.0.1:{metrics}/metrics (simulator), "
-            f"http://127.0.0.1:{metrics + 1}/metrics (consumer)",
-            highlight=False,
+            f"http://127.0.0.1:{metrics + 1}/metrics (consumer)"
         )
-        self.console.print(f"logs: {self.logs}/", highlight=False)
-        self.console.print(f"[bold]dashboard: {url}[/bold]   (Ctrl-C stops everything)", highlight=False)
+        self._say(f"logs: {self.logs}/")
+        self._say(f"[bold]dashboard: {url}[/bold]   (Ctrl-C stops everything)")
+
+    def _say(self, text: str) -> None:
+        # One line each, even in a log narrower than the URL and its explanation.
+        self.console.print(text, highlight=False, soft_wrap=True)
 
     def _spawn_history(self, database_url: str) -> None:
         days = self.options.history_days
@@ -235,14 +226,11 @@ class Up:
         with connection(database_url) as conn:
             row = conn.execute("SELECT EXISTS (SELECT 1 FROM transactions)").fetchone()
         if row is not None and row[0]:
-            self.console.print("history: the warehouse already has receipts, none added")
+            self._say("history: the warehouse already has receipts, none added")
             return
         today = datetime.now(HEAD_OFFICE_ZONE).date()
         first = today - timedelta(days=days)
-        self.console.print(
-            f"history: {days} days from {first.isoformat()}, as fast as the loader takes them",
-            highlight=False,
-        )
+        self._say(f"history: {days} days from {first.isoformat()}, as fast as the loader takes them")
         args = ["simulate", "--start", first.isoformat(), "--days", str(days)]
         args += ["--scale", str(self.options.scale), "--seed", str(self.options.seed)]
         self._spawn("history", args, finishes=True)
@@ -291,7 +279,7 @@ class Up:
     def _watch(self) -> int:
         while not self.stop.wait(0.5):
             self._check_children()
-        self.console.print("stopping…")
+        self._say("stopping…")
         return 0
 
     def _shutdown(self) -> None:
@@ -307,4 +295,4 @@ class Up:
             stopped += stop_services(self.settings, only=self.record.services)
         self.record.remove()
         if stopped:
-            self.console.print(f"stopped: {', '.join(stopped)}", highlight=False)
+            self._say(f"stopped: {', '.join(stopped)}")

@@ -8,6 +8,7 @@ import typer
 
 from pos_pipeline.cli.common import err_console, state
 from pos_pipeline.services import resolve_endpoints
+from pos_pipeline.web.feed import Feed
 from pos_pipeline.web.serve import DEFAULT_HOST, DEFAULT_PORT, bind, run_dashboard
 
 
@@ -21,12 +22,12 @@ def dashboard(
     endpoints = resolve_endpoints(settings)
     sock = bind(host, port)
     err_console.print(f"dashboard: http://{host}:{sock.getsockname()[1]}/", highlight=False)
-    run_dashboard(
+    feed = Feed(
         endpoints.database_url,
         endpoints.bootstrap_servers,
         settings.kafka,
         group,
         [settings.topic, settings.inventory_topic],
         settings.dlq_topic,
-        sock,
     )
+    run_dashboard(feed, sock)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Mapping
 
 import uvicorn
 
@@ -35,17 +34,8 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_dashboard(
-    database_url: str,
-    bootstrap: str,
-    overrides: Mapping[str, str],
-    group: str,
-    topics: list[str],
-    dlq_topic: str,
-    sock: socket.socket,
-) -> None:
-    """Serve the dashboard on ``sock`` until stopped by a signal."""
-    feed = Feed(database_url, bootstrap, overrides, group, topics, dlq_topic)
+def run_dashboard(feed: Feed, sock: socket.socket) -> None:
+    """Serve the dashboard of ``feed`` on ``sock`` until stopped by a signal."""
     config = uvicorn.Config(
         create_app(feed),
         log_level=logging.WARNING,
