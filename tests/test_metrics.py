@@ -99,7 +99,9 @@ def test_consumer_metrics_equal_what_the_warehouse_holds(consumer: RunningConsum
     def settled() -> Samples | None:
         found = scrape(consumer.metrics_url)
         letters = sample(found, "pos_consumer_messages_total", topic=consumer.topic, outcome="dead_letter")
-        return found if letters == len(BAD) else None
+        # Counted as the batch is checked; the lag is measured once the batch is committed.
+        lag = sum(series(found, "pos_consumer_lag_messages").values())
+        return found if letters == len(BAD) and lag == 0 else None
 
     samples = wait_for("the dead letters counted", settled)
     assert consumer.mid_load, "no scrape saw the load in progress"
