@@ -61,6 +61,10 @@ def test_bad_values_name_the_variable(
         ("postgresql://pos:s3cret@db:5432/pos", "postgresql://pos:***@db:5432/pos"),
         ("postgresql://pos@db/pos", "postgresql://pos@db/pos"),
         ("postgresql://db/pos", "postgresql://db/pos"),
+        (
+            "postgresql://pos@db/pos?sslmode=require&password=s3cret",
+            "postgresql://pos@db/pos?sslmode=require&password=***",
+        ),
     ],
 )
 def test_mask_url(url: str, masked: str) -> None:

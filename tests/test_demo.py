@@ -22,6 +22,9 @@ def test_demo_fills_every_table_and_stops_what_it_started(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     assert "2,000 published, 2,000 loaded" in " ".join(result.stdout.split())
     assert 'psql "$POS_DATABASE_URL"' in result.stdout
+    password = (home / "secrets" / "postgres.password").read_text().strip()
+    assert password not in result.stdout + result.stderr
+    assert "postgres:***@127.0.0.1" in result.stdout
 
     settings = Settings(home=home, database_url=None, kafka_bootstrap_servers=None)
     assert {s.state for s in service_status(settings)} == {"stopped"}

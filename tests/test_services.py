@@ -79,7 +79,8 @@ def test_pg_bin_dir_has_the_client_tools() -> None:
 def test_start_both_answer_survive_restart_and_stop(settings: Settings) -> None:
     endpoints = start_services(settings)
     assert endpoints.started == ("postgres", "broker")
-    assert endpoints.database_url.startswith("postgresql://postgres@127.0.0.1:")
+    assert endpoints.database_url.startswith("postgresql://postgres:")  # the password, then @127.0.0.1
+    assert "@127.0.0.1:" in endpoints.database_url
     assert endpoints.database_url.endswith("/pos")
     assert select_one(endpoints.database_url) == 1
     assert broker_ids(endpoints.bootstrap_servers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -89,12 +90,17 @@ def load_settings(**overrides: Any) -> Settings:
     return settings
 
 
+# libpq also takes the password as a query parameter: postgresql://u@h/db?password=...
+_QUERY_PASSWORD = re.compile(r"(^|&)(password=)[^&]*", re.IGNORECASE)
+
+
 def mask_url(url: str) -> str:
-    """Return a URL with any password replaced by ``***``, safe to print or log."""
+    """Return a URL with any password (user info or ``?password=``) replaced by ``***``, safe to show."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    host = netloc[1] if len(netloc) == 2 else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    parts = parts._replace(query=_QUERY_PASSWORD.sub(r"\1\2***", parts.query))
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)
+        user = parts.username or ""
+        host = netloc[1] if len(netloc) == 2 else ""
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    return urlunsplit(parts)

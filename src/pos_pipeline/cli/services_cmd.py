@@ -12,6 +12,7 @@ from pos_pipeline.services import (
     service_status,
     start_services,
     stop_services,
+    where_lines,
 )
 
 app = typer.Typer(
@@ -28,8 +29,10 @@ def start() -> None:
         console.print(f"started: {', '.join(endpoints.started)}")
     else:
         console.print("already running (or configured externally): nothing started")
-    for line in env_lines(endpoints):
+    # Masked: a terminal's scrollback and CI logs are no place for the password; `env` prints it.
+    for line in where_lines(endpoints):
         console.print(line, highlight=False, markup=False)
+    console.print('export them, password included: eval "$(pos services env)"', highlight=False, markup=False)
 
 
 @app.command()
@@ -50,6 +53,6 @@ def status() -> None:
 
 @app.command()
 def env() -> None:
-    """Print `export` lines for the running services: eval "$(pos services env)"."""
+    """Print `export` lines for the running services, password included: eval "$(pos services env)"."""
     for line in env_lines(resolve_endpoints(state.get_settings())):
         typer.echo(line)

@@ -10,6 +10,7 @@ from pos_pipeline.services.manager import (
     service_status,
     start_services,
     stop_services,
+    where_lines,
 )
 from pos_pipeline.services.postgres import pg_bin_dir
 
@@ -24,4 +25,5 @@ __all__ = [
     "service_status",
     "start_services",
     "stop_services",
+    "where_lines",
 ]

@@ -22,13 +22,23 @@ ServiceName = Literal["postgres", "broker"]
 RunState = Literal["running", "stopped", "external"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Endpoints:
-    """Where the warehouse and the broker are, and which services a start call started."""
+    """Where the warehouse and the broker are, and which services a start call started.
+
+    ``database_url`` carries the password: show it through ``mask_url`` only.
+    """
 
     database_url: str
     bootstrap_servers: str
     started: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        # Tracebacks, test failures and debug logs print reprs: keep the password out of them.
+        return (
+            f"Endpoints(database_url={mask_url(self.database_url)!r}, "
+            f"bootstrap_servers={self.bootstrap_servers!r}, started={self.started!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -119,12 +129,12 @@ def service_status(settings: Settings) -> list[ServiceStatus]:
         if address is None:
             result.append(ServiceStatus(name, "stopped", ""))
         else:
-            result.append(ServiceStatus(name, "running", address))
+            result.append(ServiceStatus(name, "running", mask_url(address)))
     return result
 
 
 def resolve_database_url(settings: Settings) -> str:
-    """Return POS_DATABASE_URL if set, else the running embedded PostgreSQL's URL."""
+    """Return POS_DATABASE_URL if set, else the running embedded PostgreSQL's URL (with its password)."""
     if settings.database_url:
         return settings.database_url
     url = _embedded_address(_home(settings), "postgres")
@@ -153,8 +163,16 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
 
 
 def env_lines(endpoints: Endpoints) -> list[str]:
-    """Return shell ``export`` lines pointing POS_* variables at ``endpoints``."""
+    """Return shell ``export`` lines pointing POS_* variables at ``endpoints``, password included."""
     return [
         f"export POS_DATABASE_URL={shlex.quote(endpoints.database_url)}",
         f"export POS_KAFKA_BOOTSTRAP_SERVERS={shlex.quote(endpoints.bootstrap_servers)}",
+    ]
+
+
+def where_lines(endpoints: Endpoints) -> list[str]:
+    """Return lines saying where the warehouse and the broker are, the password masked."""
+    return [
+        f"warehouse: {mask_url(endpoints.database_url)}",
+        f"broker: {endpoints.bootstrap_servers}",
     ]
