@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from pos_pipeline.broker.config import consumer_config, make_client
+from pos_pipeline.contract.dead_letter import ERROR_CLASS
 from pos_pipeline.errors import BrokerError
 
 READ_TIMEOUT_S = 10.0
@@ -53,7 +54,7 @@ class DeadLetterTally:
                     if msg.error() is not None:
                         continue
                     headers = dict(msg.headers() or [])
-                    reason = headers.get("error_class") or b"unknown"
+                    reason = headers.get(ERROR_CLASS) or b"unknown"
                     self.counts[reason.decode() if isinstance(reason, bytes) else str(reason)] += 1
                     partition, offset = msg.partition(), msg.offset()
                     if partition is None or offset is None:

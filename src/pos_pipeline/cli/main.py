@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -16,13 +15,12 @@ from pos_pipeline.cli import (
     db_cmd,
     demo_cmd,
     report_cmd,
+    schema_cmd,
     services_cmd,
     simulate_cmd,
     up_cmd,
 )
 from pos_pipeline.cli.common import console, err_console, setup_logging, state
-from pos_pipeline.contract.restock import restock_schema_text
-from pos_pipeline.contract.schema import schema_text
 from pos_pipeline.errors import PosError
 
 app = typer.Typer(
@@ -42,6 +40,7 @@ app.command("check")(check_cmd.check)
 app.command("report")(report_cmd.report)
 app.command("dashboard")(dashboard_cmd.dashboard)
 app.command("up")(up_cmd.up)
+app.command("schema")(schema_cmd.schema)
 
 
 def _version(value: bool) -> None:
@@ -61,23 +60,6 @@ def _root(
 ) -> None:
     state.debug = debug
     setup_logging(verbose, debug)
-
-
-class SchemaKind(StrEnum):
-    """Which topic's contract."""
-
-    transaction = "transaction"
-    restock = "restock"
-
-
-@app.command("schema")
-def schema(
-    kind: Annotated[SchemaKind, typer.Argument(help="transaction (PointOfSale) or restock.")] = (
-        SchemaKind.transaction
-    ),
-) -> None:
-    """Print the JSON Schema of a topic's contract (v1)."""
-    sys.stdout.write(schema_text() if kind is SchemaKind.transaction else restock_schema_text())
 
 
 def main() -> None:

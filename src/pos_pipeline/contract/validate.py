@@ -6,6 +6,7 @@ class (for dead-letter headers and counts) and a human-readable reason.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -113,7 +114,8 @@ def reference_entities() -> KnownEntities:
     )
 
 
-_validate_structure = fastjsonschema.compile(schema())
+# A copy: compiling rewrites the schema's $refs in place, and schema() is shared.
+_validate_structure = fastjsonschema.compile(copy.deepcopy(schema()))
 
 
 def decode(value: bytes | None) -> dict[str, Any]:

@@ -29,8 +29,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from pos_pipeline.broker.config import consumer_config, make_client
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.config import mask_url
+from pos_pipeline.contract.dead_letter import dead_letter
 from pos_pipeline.contract.restock import check_restock
-from pos_pipeline.contract.validate import MAX_MESSAGE_BYTES, KnownEntities, Rejection, check, decode
+from pos_pipeline.contract.validate import KnownEntities, Rejection, check, decode
 from pos_pipeline.errors import BrokerError, DatabaseError
 from pos_pipeline.metrics.consumer import DEAD_LETTER, DUPLICATE, LOADED, ConsumerMetrics
 from pos_pipeline.reference.tax import tax_table
@@ -273,19 +274,10 @@ class Ingestor:
         self.stats.batches += 1
 
     def _dead_letter(self, msg: Message, rejection: Rejection) -> None:
-        value = msg.value() or b""
-        headers: list[tuple[str, str | bytes | None]] = [
-            ("error_class", rejection.error_class.encode()),
-            ("reason", rejection.reason.encode("utf-8", "replace")),
-            ("source_topic", str(msg.topic()).encode()),
-            ("source_partition", str(msg.partition()).encode()),
-            ("source_offset", str(msg.offset()).encode()),
-        ]
-        if len(value) > MAX_MESSAGE_BYTES:
-            # Kept whole it might exceed the cluster's message limit; the source offset finds it.
-            headers.append(("truncated_from_bytes", str(len(value)).encode()))
-            value = value[:MAX_MESSAGE_BYTES]
-        self._dlq.publish(self.dlq_topic, msg.key(), value, headers)
+        letter = dead_letter(
+            msg.key(), msg.value(), str(msg.topic()), msg.partition(), msg.offset(), rejection
+        )
+        self._dlq.publish(self.dlq_topic, letter.key, letter.value, letter.headers)
         self.stats.dead_letters += 1
         self.metrics.dead_letters.labels(rejection.error_class).inc()
         self.metrics.messages.labels(str(msg.topic()), DEAD_LETTER).inc()
