@@ -23,16 +23,24 @@ class Publisher:
         on_failure: Callable[[], None] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.overrides = dict(overrides)
         self._on_failure = on_failure
         self._producer = make_client(Producer, producer_config(bootstrap, overrides))
         self.sent = 0
         self.delivered = 0
         self.failed = 0
         self.first_error: str | None = None
+        #: Per (topic, partition): the offset after the last message acknowledged.
+        self.acknowledged: dict[tuple[str, int], int] = {}
 
-    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             self.delivered += 1
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            if topic is not None and partition is not None and offset is not None:
+                where = (topic, partition)
+                if offset >= self.acknowledged.get(where, 0):
+                    self.acknowledged[where] = offset + 1
         else:
             self.failed += 1
             if self._on_failure is not None:

@@ -24,14 +24,18 @@ from pos_pipeline.metrics.simulator import SimulatorMetrics
 from pos_pipeline.services import resolve_bootstrap_servers
 from pos_pipeline.signals import stop_on_signals
 from pos_pipeline.simulate.run import (
+    CHECKPOINT_EVERY_S,
     HEAD_OFFICE_ZONE,
     JsonLinesSink,
     KafkaSink,
     SimulationOptions,
     SimulationProgress,
     Sink,
+    StateFile,
+    finished,
     run_simulation,
 )
+from pos_pipeline.simulate.state import default_path, load
 
 
 class Output(StrEnum):
@@ -58,10 +62,41 @@ def simulate(
         str | None,
         typer.Option(help="Backfill from this date (YYYY-MM-DD) as fast as possible; without it, real time."),
     ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="With --start: backfill up to now, then carry on live.")
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the saved run (with --days/--count: that much more; without: to its end).",
+        ),
+    ] = False,
+    catch_up: Annotated[
+        bool,
+        typer.Option(
+            "--catch-up/--no-catch-up",
+            help="Resuming a live run: publish what the stores rang up while it was down (default).",
+        ),
+    ] = True,
+    state_file: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            help="Save (and --resume) the run's state here [default: $POS_HOME/state/simulator.json].",
+        ),
+    ] = None,
+    checkpoint_every: Annotated[
+        float, typer.Option(help="Save the state at the first day start after this many seconds.")
+    ] = CHECKPOINT_EVERY_S,
     rate: Annotated[float | None, typer.Option(help="Emit a steady R transactions per second.")] = None,
-    scale: Annotated[float, typer.Option(help="Traffic multiplier (1.0 = a real chain).")] = 1.0,
-    speed: Annotated[float, typer.Option(help="Real time only: run the clock X times faster.")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Random seed; same seed and arguments, same output.")] = 1,
+    scale: Annotated[float | None, typer.Option(help="Traffic multiplier (1.0 = a real chain).")] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="Live runs: run the clock X times faster than real time.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed; same seed and arguments, same output [default: 1].")
+    ] = None,
     output: Annotated[Output, typer.Option(help="kafka or jsonl.")] = Output.kafka,
     file: Annotated[str, typer.Option(help="jsonl output file ('-' for stdout).")] = "-",
     partitions: Annotated[int, typer.Option(help="Partitions when creating the topic.")] = 6,
@@ -72,26 +107,47 @@ def simulate(
     metrics_host: MetricsHost = DEFAULT_HOST,
     quiet: Quiet = False,
 ) -> None:
-    """Generate checkout transactions (contract v1), keyed by store."""
+    """Generate checkout transactions (contract v1), keyed by store; the run's state is saved as it goes."""
+    if resume:
+        given = [name for name, value in (("--seed", seed), ("--scale", scale), ("--start", start)) if value]
+        if given:
+            raise ConfigError(f"--resume continues the saved run: {', '.join(given)} come from its state")
+    elif not catch_up:
+        raise ConfigError("--no-catch-up goes with --resume")
     options = SimulationOptions(
-        seed=seed,
+        seed=seed if seed is not None else 1,
         count=count,
         days=days,
         start=parse_date(start),
         rate=rate,
-        scale=scale,
+        scale=scale if scale is not None else 1.0,
         speed=speed,
+        follow=follow,
+        catch_up=catch_up,
     )
     options.validate()
+    if follow and start is None and not resume:
+        raise ConfigError("--follow goes with --start (without --start, a run is live from now anyway)")
     if partitions < 1:
         raise ConfigError(f"--partitions must be at least 1, got {partitions}")
-    if output is Output.jsonl and count is None and days is None and start is None:
+    if output is Output.jsonl and count is None and days is None and start is None and not resume:
         raise ConfigError("--output jsonl needs --count, --days or --start to end")
     if inventory_file is not None and output is not Output.jsonl:
         raise ConfigError(
             "--inventory-file goes with --output jsonl (Kafka gets restocks on POS_INVENTORY_TOPIC)"
         )
     settings = state.get_settings()
+    if checkpoint_every < 0:
+        raise ConfigError(f"--checkpoint-every must be 0 or more, got {checkpoint_every}")
+    saving = StateFile(
+        Path(state_file) if state_file else default_path(settings.home), resume, checkpoint_every
+    )
+    if resume and count is None and days is None and not follow and finished(load(saving.path)):
+        err_console.print(
+            f"the run saved in {saving.path} has finished: give --days, --count or --follow to continue it",
+            highlight=False,
+        )
+        return
     metrics = SimulatorMetrics()
     progress = SimulationProgress()
     progress.on_advance.append(metrics.emitted)
@@ -117,9 +173,14 @@ def simulate(
                 where = file
         stop_on_signals(stop)
         with ProgressLine(_progress_text(progress, began), quiet):
-            emitted = run_simulation(options, sink, stop, progress)
+            emitted = run_simulation(options, sink, stop, progress, saving)
     seconds = time.monotonic() - began
-    err_console.print(f"simulated {emitted} transactions to {where} in {seconds:.1f} s", highlight=False)
+    err_console.print(
+        f"simulated {emitted} transactions to {where} in {seconds:.1f} s; "
+        f"state saved in {saving.path} (continue with --resume)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _progress_text(progress: SimulationProgress, began: float) -> Callable[[], str]:
@@ -133,6 +194,8 @@ def _progress_text(progress: SimulationProgress, began: float) -> Callable[[], s
             clock = f"{at:%Y-%m-%d %H:%M} ET"
         per_second = rate(progress.transactions)
         text = f"simulated clock {clock} · published {progress.transactions:,} · {per_second:,.0f} tx/s"
+        if progress.live:
+            text += " · live"
         done = progress.fraction()
         if done:
             elapsed = time.monotonic() - began

@@ -77,12 +77,67 @@ class DayBatch:
             [r for r in self.restocks if first_ms <= r.utc_ms < end],
         )
 
+    def skip(self, transactions: int, restocks: int) -> DayBatch:
+        """Without the first ``transactions`` checkouts and ``restocks`` restocks (emitted before)."""
+        if not transactions and not restocks:
+            return self
+        return DayBatch(
+            self.keys[transactions:],
+            self.values[transactions:],
+            self.utc_ms[transactions:],
+            self.restocks[restocks:],
+        )
+
+    def without(self, ids: set[bytes]) -> tuple[DayBatch, int, int]:
+        """Without the events whose ids are in ``ids``; and how many checkouts and restocks that removed."""
+        if not ids:
+            return self, 0, 0
+        keep = [i for i, value in enumerate(self.values) if event_id(value) not in ids]
+        restocks = [r for r in self.restocks if event_id(r.value) not in ids]
+        batch = DayBatch(
+            [self.keys[i] for i in keep],
+            [self.values[i] for i in keep],
+            [self.utc_ms[i] for i in keep],
+            restocks,
+        )
+        return batch, len(self.values) - len(keep), len(self.restocks) - len(restocks)
+
+    def split(self, at_ms: int) -> tuple[DayBatch, DayBatch]:
+        """The events before ``at_ms``, and the rest."""
+        return self.after(0, at_ms), self.after(at_ms, None)
+
+    def last_ms(self) -> int | None:
+        """The instant of the latest event, if any."""
+        return max(self.utc_ms[-1:] + [r.utc_ms for r in self.restocks[-1:]], default=None)
+
     def events(self) -> list[Event]:
         """Every event as an object, in UTC order (restocks before checkouts at the same instant)."""
         merged = self.restocks + [
             Event(TRANSACTION, k, v, t) for k, v, t in zip(self.keys, self.values, self.utc_ms, strict=True)
         ]
         return sorted(merged, key=lambda e: e.utc_ms)
+
+
+_ID = b'_id":"'
+_OCCURRED = b'"occurred_at":"'
+
+
+def event_id(value: bytes) -> bytes:
+    """A simulated event's id (``transaction_id`` or ``event_id``: the first id in its body)."""
+    at = value.find(_ID) + len(_ID)
+    return value[at : at + 36]
+
+
+def event_identity(value: bytes) -> tuple[date, bytes] | None:
+    """The local date and id of any message body that looks like ours, or None."""
+    at, occurred = value.find(_ID), value.find(_OCCURRED)
+    if at < 0 or occurred < 0:
+        return None
+    try:
+        day = date.fromisoformat(value[occurred + len(_OCCURRED) : occurred + len(_OCCURRED) + 10].decode())
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return day, value[at + len(_ID) : at + len(_ID) + 36]
 
 
 def basket_sizes(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -114,6 +169,9 @@ class ChainSimulator:
         self.taxes: TaxTable = tax_table()
         self.lines = encode.LineEncoder(self.products)
         self.registers = [self.registers_of(s) for s in self.stores]
+        #: UTC millisecond intervals [from, until) in which no checkout is rung up (a live run's
+        #: start, an outage skipped with --no-catch-up); deliveries and reorders still happen.
+        self.quiet: list[tuple[int, int]] = []
 
     @staticmethod
     def registers_of(store: Store) -> int:
@@ -163,12 +221,24 @@ class ChainSimulator:
         if received is not None:
             restocks.append(self._restock(rng, store, day, trading, received))
         sold = None
-        if trading is not None:
+        if trading is not None and not self._all_quiet(trading):
             count = int(rng.poisson(trading.expected))
             if count:
                 sold = self._checkouts(rng, index, store, trading, count)
         stock.reorder(day)
         return sold
+
+    def _all_quiet(self, trading: StoreDay) -> bool:
+        """Whether the whole trading day falls in a quiet interval (then nothing needs drawing)."""
+        opens, closes = trading.utc_ms(np.array([trading.opens_s * 1000, trading.closes_s * 1000])).tolist()
+        return any(start <= opens and closes <= until for start, until in self.quiet)
+
+    def _rung_up(self, basket_utc: np.ndarray) -> np.ndarray:
+        """A mask of the baskets outside every quiet interval."""
+        rung = np.ones(len(basket_utc), dtype=bool)
+        for start, until in self.quiet:
+            rung &= (basket_utc < start) | (basket_utc >= until)
+        return rung
 
     def _restock(
         self,
@@ -216,9 +286,15 @@ class ChainSimulator:
         ids = _uuids(rng, count)
         pay_draw = rng.random(count)
 
-        # Sell what the shelves hold; a basket left empty is not rung up.
+        # Sell what the shelves hold; a basket left empty is not rung up. Stock is taken in time
+        # order, so a quiet interval changes nothing before it: a resumed day replays exactly.
         owner = np.repeat(np.arange(count), sizes)
-        sold = self.stock[index].take(skus, quantity)
+        if self.quiet:
+            lines = self._rung_up(trading.utc_ms(local_ms))[owner]
+            sold = np.zeros(len(skus), dtype=bool)
+            sold[lines] = self.stock[index].take(skus[lines], quantity[lines])
+        else:
+            sold = self.stock[index].take(skus, quantity)
         skus, quantity, owner = skus[sold], quantity[sold], owner[sold]
         per_basket = np.bincount(owner, minlength=count)
         kept = np.flatnonzero(per_basket)

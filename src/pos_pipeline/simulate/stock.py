@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,35 @@ class StoreStock:
             quantity = np.where(low, self.order_up_to - self.on_hand, 0)
             self.pending.append(Delivery(day + timedelta(days=self.lead_days), quantity))
             self.on_order |= low
+
+    def saved(self) -> dict[str, Any]:
+        """What changes as the store trades, as JSON-ready data (the rest is reference data)."""
+        return {
+            "on_hand": self.on_hand.tolist(),
+            "on_order": np.flatnonzero(self.on_order).tolist(),
+            "pending": [
+                {
+                    "due": d.due.isoformat(),
+                    "sku_index": np.flatnonzero(d.quantity).tolist(),
+                    "quantity": d.quantity[d.quantity != 0].tolist(),
+                }
+                for d in self.pending
+            ],
+        }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Put back what ``saved`` returned; ValueError if it does not fit this catalogue."""
+        on_hand = np.array(saved["on_hand"], dtype=np.int64)
+        if on_hand.shape != self.on_hand.shape:
+            raise ValueError(f"{len(on_hand)} SKUs of stock, the catalogue has {len(self.on_hand)}")
+        on_order = np.zeros(len(on_hand), dtype=bool)
+        on_order[np.array(saved["on_order"], dtype=np.int64)] = True
+        pending = []
+        for delivery in saved["pending"]:
+            quantity = np.zeros(len(on_hand), dtype=np.int64)
+            quantity[np.array(delivery["sku_index"], dtype=np.int64)] = delivery["quantity"]
+            pending.append(Delivery(date.fromisoformat(delivery["due"]), quantity))
+        self.on_hand, self.on_order, self.pending = on_hand, on_order, pending
 
 
 def opening_stocks(stores: tuple[Store, ...], products: tuple[Product, ...]) -> list[StoreStock]:
