@@ -17,7 +17,8 @@ from typing import Any
 
 from live_helpers import chromium, ports, visit, wait_for
 from pos_cli import pos_env, run_pos
-from pos_pipeline.services import postgres
+from pos_pipeline.config import Settings
+from pos_pipeline.services import postgres, stop_services
 from pos_pipeline.services.ports import port_open
 from pos_pipeline.services.state import pid_alive, read_state
 
@@ -95,6 +96,9 @@ def up(home: Path, cwd: Path) -> Iterator[UpRun]:
         if run.process.poll() is None:
             run.process.kill()
             run.process.wait()
+            # Its services are detached on purpose: a test that ends early (a skip, a failure)
+            # would leave them running on the machine.
+            stop_services(Settings(home=home, database_url=None, kafka_bootstrap_servers=None))
 
 
 def _ports() -> tuple[int, int]:
@@ -129,6 +133,11 @@ def _stop_and_check_nothing_left(run: UpRun, sig: int = signal.SIGINT) -> None:
     for port in (run.dashboard, run.metrics, run.metrics + 1):
         assert not port_open("127.0.0.1", port), f"port {port} still listens"
     assert not (run.home / "run" / "up.json").exists()
+    # The children got the password through their environment; none printed or logged it.
+    password = (run.home / "secrets" / "postgres.password").read_text().strip()
+    assert password not in run.text()
+    for log in (run.home / "logs").glob("*.log"):
+        assert password not in log.read_text(errors="replace"), log
 
 
 def test_up_comes_up_survives_a_database_outage_and_stops_clean_on_sigint(tmp_path: Path) -> None:
@@ -180,12 +189,16 @@ def test_after_a_sigkill_the_next_up_clears_the_leftovers_and_runs(tmp_path: Pat
     home = tmp_path / "home"
     with up(home, tmp_path) as first:
         first.wait_ready()
+        wait_for("the simulator's first checkpoint", (home / "state" / "up-simulator.json").exists, 60)
         left = first.children()
         first.process.send_signal(signal.SIGKILL)
         first.process.wait()
     with up(home, tmp_path) as second:
         second.wait_ready()
         assert not any(pid_alive(pid) for pid in left.values())
+        # One simulator backfilled then went live; the next `pos up` resumes its chain, stock and all.
+        assert "then live" in first.text()
+        assert "simulator: resuming the chain saved in" in second.text(), second.text()
         _flows(second)
         _stop_and_check_nothing_left(second, signal.SIGTERM)
     assert os.path.isdir(home / "pgdata")  # the warehouse stays

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 PR_SET_PDEATHSIG = 1
+#: The simulator run `pos up` keeps, apart from the one `pos simulate` keeps by default.
+UP_STATE_FILE = "up-simulator.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,7 @@ class Child:
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
-    #: Whether its ending by itself is normal (the history backfill) or a failure.
+    #: Whether its ending by itself is normal, or a failure.
     finishes: bool = False
 
 
@@ -198,9 +200,7 @@ class Up:
         metrics = options.metrics_port
         self._spawn("consumer", ["consume", "--group", options.group, "--metrics-port", str(metrics + 1)])
         self._spawn("dashboard", ["dashboard", "--host", options.host, "--port", str(options.port)])
-        self._spawn_history(endpoints.database_url)
-        live = ["simulate", "--speed", str(options.speed), "--scale", str(options.scale)]
-        self._spawn("simulator", [*live, "--seed", str(options.seed), "--metrics-port", str(metrics)])
+        self._spawn_simulator(endpoints.database_url)
         self._wait_for_dashboard()
         url = f"http://{options.host}:{options.port}/"
         minutes = options.speed / 60
@@ -219,21 +219,32 @@ class Up:
         # One line each, even in a log narrower than the URL and its explanation.
         self.console.print(text, highlight=False, soft_wrap=True)
 
-    def _spawn_history(self, database_url: str) -> None:
-        days = self.options.history_days
-        if days == 0:
+    def _spawn_simulator(self, database_url: str) -> None:
+        """One simulator for history and live: it resumes the run it keeps in $POS_HOME/state."""
+        options = self.options
+        state = self.home / "state" / UP_STATE_FILE
+        args = ["simulate", "--state", str(state), "--speed", str(options.speed)]
+        args += ["--metrics-port", str(options.metrics_port)]
+        if state.exists():
+            # At 300× a pause of an hour is 12 simulated days: the clock skips the pause, not replays it.
+            self._say(f"simulator: resuming the chain saved in {state} from the present")
+            self._spawn("simulator", [*args, "--resume", "--follow", "--no-catch-up"])
             return
-        with connection(database_url) as conn:
-            row = conn.execute("SELECT EXISTS (SELECT 1 FROM transactions)").fetchone()
-        if row is not None and row[0]:
-            self._say("history: the warehouse already has receipts, none added")
-            return
-        today = datetime.now(HEAD_OFFICE_ZONE).date()
-        first = today - timedelta(days=days)
-        self._say(f"history: {days} days from {first.isoformat()}, as fast as the loader takes them")
-        args = ["simulate", "--start", first.isoformat(), "--days", str(days)]
-        args += ["--scale", str(self.options.scale), "--seed", str(self.options.seed)]
-        self._spawn("history", args, finishes=True)
+        args += ["--scale", str(options.scale), "--seed", str(options.seed)]
+        days = options.history_days
+        if days:
+            with connection(database_url) as conn:
+                row = conn.execute("SELECT EXISTS (SELECT 1 FROM transactions)").fetchone()
+            if row is not None and row[0]:
+                self._say("history: the warehouse already has receipts, none added")
+                days = 0
+        if days:
+            first = datetime.now(HEAD_OFFICE_ZONE).date() - timedelta(days=days)
+            self._say(
+                f"history: {days} days from {first.isoformat()}, as fast as the loader takes them, then live"
+            )
+            args += ["--start", first.isoformat(), "--follow"]
+        self._spawn("simulator", args)
 
     def _spawn(self, name: str, args: list[str], finishes: bool = False) -> None:
         if self.stop.is_set():
@@ -284,7 +295,7 @@ class Up:
 
     def _shutdown(self) -> None:
         # Producers first, so the consumer can load what they flushed before it stops.
-        order = ("simulator", "history", "consumer", "dashboard")
+        order = ("simulator", "consumer", "dashboard")
         for name in order:
             for child in self.children:
                 if child.name == name and child.process.poll() is None:
