@@ -19,7 +19,7 @@ from pos_pipeline import __version__
 from pos_pipeline.config import Settings
 from pos_pipeline.contract import dead_letter as dl
 from pos_pipeline.contract.restock import check_restock, restock_schema_text
-from pos_pipeline.contract.schema import schema
+from pos_pipeline.contract.schema import RUN_ID_HEADER, schema
 from pos_pipeline.contract.validate import (
     ERROR_CLASSES,
     MAX_MESSAGE_BYTES,
@@ -210,6 +210,17 @@ def _event_message(
         "title": title,
         "summary": summary,
         "contentType": "application/json",
+        "headers": {
+            "type": "object",
+            "properties": {
+                RUN_ID_HEADER: {
+                    "type": "string",
+                    "pattern": "^[0-9a-f]{16}$",
+                    "description": "The simulator run (stream) that produced the message: a resumed run "
+                    "finds its own messages by it. Other producers need not set it.",
+                }
+            },
+        },
         "payload": {"$ref": f"#/components/schemas/{schema_name}"},
         "bindings": {
             "kafka": {

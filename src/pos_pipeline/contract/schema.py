@@ -9,6 +9,9 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = "pos_transaction.v1.schema.json"
+#: The header on every simulated transaction and restock naming the simulator run (its stream)
+#: that produced it; a resumed run finds its own messages by it.
+RUN_ID_HEADER = "pos_run_id"
 
 
 def schema_text() -> str:

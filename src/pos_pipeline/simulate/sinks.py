@@ -9,11 +9,11 @@ from confluent_kafka import Message
 
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.broker.topic_tail import Offsets, end_offsets, read_since
+from pos_pipeline.contract.schema import RUN_ID_HEADER
 from pos_pipeline.simulate.engine import TRANSACTION, DayBatch, Event
 
 CHUNK = 10_000
-#: The header naming the simulator run that produced a message.
-RUN_HEADER = "pos_run_id"
+RUN_HEADER = RUN_ID_HEADER
 
 
 class Sink:
