@@ -163,49 +163,27 @@ def finished(course: RunState) -> bool:
 def _fresh(options: SimulationOptions, sink: Sink) -> tuple[ChainSimulator, RunState]:
     """A new run, from ``--start`` or from now."""
     speed = options.speed if options.speed is not None else 1.0
-    if options.start is not None:
-        material = f"{options.seed}:{options.start.isoformat()}:{options.scale}"
-        course = RunState(
-            options.seed,
-            options.scale,
-            material,
-            sink.kind,
-            sink.topics(),
-            day=options.start,
-            stock=[],
-            until_day=options.start + timedelta(days=options.days) if options.days is not None else None,
-            count_left=options.count,
-            speed=speed,
-            follow=options.follow,
-            rate=options.rate,
-        )
-        return ChainSimulator(material, options.scale), course
     now = _now_ms()
     # Each real-time run draws its own stream, so two runs never share transaction ids.
-    material = f"{options.seed}:{now}:{options.scale}"
-    until_ms = now + options.days * DAY_MS if options.days is not None else None
+    origin = options.start.isoformat() if options.start is not None else str(now)
+    material = f"{options.seed}:{origin}:{options.scale}"
     course = RunState(
-        options.seed,
-        options.scale,
-        material,
-        sink.kind,
-        sink.topics(),
-        day=_head_office_date(now),
-        stock=[],
-        # The window ends part-way through a local day: the day after covers every time zone.
-        until_day=_head_office_date(until_ms) + timedelta(days=2) if until_ms is not None else None,
-        until_ms=until_ms,
-        count_left=options.count,
-        anchor_sim_ms=now,
-        anchor_wall_ms=now,
-        speed=speed,
-        follow=True,
-        rate=options.rate,
-        quiet=[(0, now)],  # the chain opens for business now: nothing is rung up before
-    )
-    simulator = ChainSimulator(material, options.scale)
-    simulator.quiet = list(course.quiet)
-    return simulator, course
+        options.seed, options.scale, material, sink.kind, sink.topics(),
+        day=options.start or _head_office_date(now), stock=[],
+        count_left=options.count, speed=speed, rate=options.rate, follow=options.follow,
+    )  # fmt: skip
+    if options.start is not None:
+        if options.days is not None:
+            course.until_day = options.start + timedelta(days=options.days)
+    else:
+        course.anchor_sim_ms = course.anchor_wall_ms = now
+        course.follow = True
+        course.quiet = [(0, now)]  # the chain opens for business now: nothing is rung up before
+        if options.days is not None:
+            course.until_ms = now + options.days * DAY_MS
+            # The window ends part-way through a local day: the day after covers every time zone.
+            course.until_day = _head_office_date(course.until_ms) + timedelta(days=2)
+    return ChainSimulator(material, options.scale), course
 
 
 def _target_ms(course: RunState, now_ms: int) -> int:
@@ -281,6 +259,8 @@ class _Run:
 
     def checkpoint(self) -> None:
         """Make everything sent so far acknowledged, and record the day start as the place to resume."""
+        if self.path is None:
+            return  # nowhere to resume from: no need to wait for acknowledgements
         offsets = self.sink.checkpoint()
         self.course.offsets = offsets
         self.course.closed = False
