@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -371,3 +372,21 @@ def test_follow_goes_live_and_resume_catches_up_or_skips_the_outage(tmp_path: Pa
     assert skipped_lines, "nothing was published after --no-catch-up"
     assert utc_ms_of(skipped_lines[0]) >= clock(skipping)
     assert not whole.startswith(live_part + caught + skipped)
+
+
+def test_a_fresh_run_over_an_unfinished_one_says_it_replaces_it(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    stopped = threading.Event()
+    stopped.set()  # stopped before its first day: saved, and unfinished
+    run_simulation(
+        SimulationOptions(start=START, days=2, scale=0.01),
+        JsonLinesSink(io.BytesIO()),
+        stopped,
+        state=StateFile(state),
+    )
+    fresh = ["simulate", "--state", str(state), "--start", "2026-01-05", "--count", "3", "--output", "jsonl"]
+    result = run_pos(fresh, pos_env(tmp_path), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"warning: replacing the unfinished run saved in {state}" in result.stderr
+    again = run_pos(fresh, pos_env(tmp_path), tmp_path)  # that run ended by its count: nothing to lose
+    assert again.returncode == 0 and "warning" not in again.stderr

@@ -148,6 +148,8 @@ def simulate(
             highlight=False,
         )
         return
+    if not resume:
+        _warn_if_replacing(saving.path)
     metrics = SimulatorMetrics()
     progress = SimulationProgress()
     progress.on_advance.append(metrics.emitted)
@@ -181,6 +183,21 @@ def simulate(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _warn_if_replacing(path: Path) -> None:
+    """A fresh run replaces the saved one: say so when that one could still have been resumed."""
+    try:
+        saved = load(path)
+    except ConfigError:
+        return  # nothing there, or nothing resumable
+    if not finished(saved) or saved.follow:
+        err_console.print(
+            f"warning: replacing the unfinished run saved in {path} (continue a run with --resume; "
+            "--state FILE keeps runs apart)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _progress_text(progress: SimulationProgress, began: float) -> Callable[[], str]:
