@@ -1,22 +1,24 @@
-"""Loader throughput against the server's raw COPY ceiling and a seed-style ORM loader.
+"""The loader against the server's limit for landing the same receipts, scale-out, and freshness.
 
-    python benchmarks/loader_speed.py [--count 200000] [--seed-style-count 3000] [--freshness-seconds 30]
+    python benchmarks/loader_speed.py [--count 200000] [--server URL] [--consumers 1,2,4]
+                                      [--freshness-seconds 30] [--batch-size N]
 
-Starts its own embedded PostgreSQL and broker in a temporary directory (stopped at the end),
-publishes ``--count`` simulated checkouts, and prints one Markdown table:
+Starts an embedded broker (and, without ``--server``, an embedded PostgreSQL) in a temporary
+directory, stops them at the end, and prints Markdown rows for BENCHMARKS.md, all from one run:
 
-- pos-pipeline: ``pos consume`` (a child process) loading the whole backlog; transactions per second
-  from its first to its last batch, and its peak RSS;
-- COPY ceiling: the same rows pre-encoded as COPY text and copied by the server into an empty
-  warehouse (transactions, items_purchased, inventory_movements), no Python in the loop;
-- seed-style loader: one SQLAlchemy ORM session and commit per message, as the original project did;
-- freshness: at a steady 1,000 transactions per second, p50/p99 of ingested_at − published_at.
+- the limit: ``../shared/bench/copy_limit.py`` on a scratch database of the same server with the
+  very receipts that were published (the server COPYing them pre-encoded into a header-and-lines
+  schema: no Python in the timed part);
+- ``pos consume`` over the whole backlog, 1 process and then each of ``--consumers`` processes in one
+  group (a fresh warehouse each time): receipts a second from the first to the last commit
+  (``ingested_at``), the ratio to the limit and to one consumer, peak RSS of the largest process;
+  each run ends with ``pos check``, which must pass;
+- freshness: at a steady 1,000 receipts a second, p50/p99 of ``ingested_at − published_at``.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
 import re
@@ -25,49 +27,59 @@ import sys
 import tempfile
 import time
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
-import orjson
 import psycopg
-from sqlalchemy import update
-from sqlalchemy.orm import Session
 
 from pos_pipeline.broker.admin import ensure_topics
 from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.config import Settings
 from pos_pipeline.services import start_services, stop_services
 from pos_pipeline.simulate.run import KafkaSink, SimulationOptions, run_simulation
-from pos_pipeline.warehouse import models
-from pos_pipeline.warehouse.db import make_engine
 from pos_pipeline.warehouse.setup import init_warehouse
 
-TOPIC = "PointOfSale"
+ROOT = Path(__file__).resolve().parents[1]
+COPY_LIMIT = ROOT.parent / "shared" / "bench" / "copy_limit.py"
 
 
 def log(message: str) -> None:
     print(f"… {message}", file=sys.stderr, flush=True)
 
 
-def new_warehouse(admin_url: str, template: str, name: str) -> str:
+def database(admin_url: str, name: str, template: str | None = None) -> str:
+    """A fresh database ``name`` on the server of ``admin_url`` (a copy of ``template``)."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
-def publish(bootstrap: str, topic: str, count: int, start: date) -> list[bytes]:
+def publish(bootstrap: str, topic: str, count: int, receipts: Path) -> None:
+    """Publish ``count`` simulated checkouts (and their deliveries); keep the receipts' bytes."""
     ensure_topics(bootstrap, {}, [topic, f"{topic}.inventory", f"{topic}.dlq"], 6)
-    captured: list[bytes] = []
+    with receipts.open("wb") as out:
 
-    class Capturing(KafkaSink):
-        def write_day(self, batch):  # type: ignore[no-untyped-def]
-            captured.extend(batch.values)
-            super().write_day(batch)
+        class Capturing(KafkaSink):
+            def write_day(self, batch):  # type: ignore[no-untyped-def]
+                out.writelines(value + b"\n" for value in batch.values)
+                super().write_day(batch)
 
-    run_simulation(
-        SimulationOptions(seed=3, count=count, start=start), Capturing(Publisher(bootstrap, {}), topic, None)
-    )
-    return captured
+        run_simulation(
+            SimulationOptions(seed=3, count=count, start=date(2025, 5, 6)),
+            Capturing(Publisher(bootstrap, {}), topic, f"{topic}.inventory"),
+        )
+
+
+def copy_limit(admin_url: str, receipts: Path) -> float:
+    """Receipts a second the server lands with copy_limit.py, on a scratch database."""
+    url = database(admin_url, "bench_limit")
+    out = subprocess.run(
+        [sys.executable, str(COPY_LIMIT), url, str(receipts)], check=True, capture_output=True, text=True
+    ).stdout
+    match = re.search(r"copy_receipts_tx_per_s (\d+)", out)
+    if match is None:
+        raise SystemExit(f"copy_limit.py printed no figure: {out!r}")
+    return float(match.group(1))
 
 
 def pos_environment(url: str, bootstrap: str, topic: str) -> dict[str, str]:
@@ -94,147 +106,55 @@ def _vm_hwm_kib(pid: int) -> int:
     return 0
 
 
-def run_consumer(
-    url: str, bootstrap: str, topic: str, group: str, extra: list[str]
-) -> tuple[float, int, str]:
-    """Run ``pos consume`` to the end of the backlog; (seconds of loading, peak RSS KiB, stderr)."""
+def consume(
+    url: str, bootstrap: str, topic: str, group: str, processes: int, extra: list[str]
+) -> tuple[float, int, int]:
+    """``processes`` × ``pos consume`` in one group to the end of the backlog.
+
+    Returns (receipts a second from the first to the last commit, receipts loaded, peak RSS KiB).
+    """
     env = pos_environment(url, bootstrap, topic)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pos_pipeline", "-v", "consume", "--group", group, "--idle-exit", "3", *extra],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # Peak RSS from /proc (VmHWM) while it runs: a child's ru_maxrss would include the memory of
+    command = [sys.executable, "-m", "pos_pipeline", "consume", "--group", group, "--idle-exit", "5"]
+    children = [
+        subprocess.Popen([*command, *extra], env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]
+    # Peak RSS from /proc (VmHWM) while they run: a child's ru_maxrss would include the memory of
     # this parent that the fork copied before exec.
     peak_kib = 0
-    while process.poll() is None:
-        peak_kib = max(peak_kib, _vm_hwm_kib(process.pid))
+    while any(child.poll() is None for child in children):
+        peak_kib = max([peak_kib, *(_vm_hwm_kib(child.pid) for child in children)])
         time.sleep(0.5)
-    stderr = process.stderr.read() if process.stderr else ""
-    if process.returncode != 0:
-        raise SystemExit(f"pos consume failed:\n{stderr}")
+    for child in children:
+        if child.returncode != 0:
+            raise SystemExit(f"pos consume failed:\n{child.stderr.read() if child.stderr else ''}")
     with psycopg.connect(url) as conn:
-        first, last = conn.execute(
-            "SELECT min(ingested_at), max(ingested_at) FROM transactions"
-        ).fetchone() or (None, None)
+        first, last, rows = conn.execute(
+            "SELECT min(ingested_at), max(ingested_at), count(*) FROM transactions"
+        ).fetchone() or (None, None, 0)
+    check = subprocess.run(
+        [sys.executable, "-m", "pos_pipeline", "check"], env=env, capture_output=True, text=True
+    )
+    if check.returncode != 0:
+        raise SystemExit(f"pos check failed after the load:\n{check.stdout}{check.stderr}")
     seconds = (last - first).total_seconds() if first and last else float("nan")
-    return seconds, peak_kib, stderr
+    return int(rows) / seconds, int(rows), peak_kib
 
 
-def copy_ceiling(url: str, loaded_url: str) -> tuple[float, int]:
-    """Seconds for the server to COPY the loaded rows, pre-encoded, into an empty warehouse."""
-    tables = {
-        "transactions": "transaction_id, store_id, register_id, customer_id, payment_method, occurred_at, "
-        "local_time, date_key, subtotal, tax_total, rounding, total, currency, published_at",
-        "items_purchased": "transaction_id, line_no, sku, quantity, unit_price, discount, line_total, "
-        "tax_codes",
-        "inventory_movements": "store_id, sku, quantity_delta, reason, transaction_id, occurred_at",
-    }
-    encoded: dict[str, bytes] = {}
-    with psycopg.connect(loaded_url) as source:
-        for table, columns in tables.items():
-            where = " WHERE reason = 'sale'" if table == "inventory_movements" else ""
-            buffer = io.BytesIO()
-            with source.cursor().copy(f"COPY (SELECT {columns} FROM {table}{where}) TO STDOUT") as copy:
-                for chunk in copy:
-                    buffer.write(chunk)
-            encoded[table] = buffer.getvalue()
-    rows = encoded["transactions"].count(b"\n")
-    with psycopg.connect(url) as target:
-        started = time.perf_counter()
-        with target.cursor() as cur:
-            for table, columns in tables.items():
-                with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    copy.write(encoded[table])  # one pre-encoded buffer: no Python per row
-        target.commit()
-        return time.perf_counter() - started, rows
-
-
-def seed_style(url: str, bodies: list[bytes]) -> float:
-    """One ORM session and commit per message; seconds for ``bodies``."""
-    engine = make_engine(url)
-    started = time.perf_counter()
-    for body in bodies:
-        doc = orjson.loads(body)
-        with Session(engine) as session:
-            session.add(
-                models.Transaction(
-                    transaction_id=doc["transaction_id"],
-                    store_id=doc["store_id"],
-                    register_id=doc["register_id"],
-                    customer_id=doc["customer_id"],
-                    payment_method=doc["payment_method"],
-                    occurred_at=doc["occurred_at"],
-                    local_time=doc["occurred_at"][:23],
-                    date_key=int(doc["occurred_at"][:10].replace("-", "")),
-                    subtotal=Decimal(doc["subtotal"]),
-                    tax_total=Decimal(doc["tax_total"]),
-                    rounding=Decimal(doc["rounding"]),
-                    total=Decimal(doc["total"]),
-                    currency="CAD",
-                )
-            )
-            session.flush()
-            for item in doc["items"]:
-                session.add(
-                    models.ItemPurchased(
-                        transaction_id=doc["transaction_id"],
-                        line_no=item["line_no"],
-                        sku=item["sku"],
-                        quantity=Decimal(item["quantity"]),
-                        unit_price=Decimal(item["unit_price"]),
-                        discount=Decimal(item["discount"]),
-                        line_total=Decimal(item["line_total"]),
-                        tax_codes=item["taxes"],
-                    )
-                )
-                session.add(
-                    models.InventoryMovement(
-                        store_id=doc["store_id"],
-                        sku=item["sku"],
-                        quantity_delta=-Decimal(item["quantity"]),
-                        reason="sale",
-                        transaction_id=doc["transaction_id"],
-                        occurred_at=doc["occurred_at"],
-                    )
-                )
-                session.execute(
-                    update(models.Inventory)
-                    .where(models.Inventory.store_id == doc["store_id"], models.Inventory.sku == item["sku"])
-                    .values(on_hand=models.Inventory.on_hand - Decimal(item["quantity"]))
-                )
-            session.commit()
-    engine.dispose()
-    return time.perf_counter() - started
-
-
-def freshness(url: str, bootstrap: str, seconds: int) -> tuple[float, float, int]:
+def freshness(url: str, bootstrap: str, seconds: int, extra: list[str]) -> tuple[float, float, int]:
     """p50 and p99 of ingested_at − published_at (ms) at a steady 1,000 transactions per second."""
     topic = "Freshness"
     ensure_topics(bootstrap, {}, [topic, f"{topic}.inventory", f"{topic}.dlq"], 6)
     env = pos_environment(url, bootstrap, topic)
     # Idle time counts from the group join; the simulator starts well within it.
     consumer = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pos_pipeline",
-            "consume",
-            "--group",
-            "fresh",
-            "--idle-exit",
-            "20",
-            "--batch-size",
-            "500",
-        ],
+        [sys.executable, "-m", "pos_pipeline", "consume", "--group", "fresh", "--idle-exit", "20", *extra],
         env=env,
         stderr=subprocess.DEVNULL,
     )
     time.sleep(6)  # let it join the group first
-    count = 1000 * seconds
     subprocess.run(
-        [sys.executable, "-m", "pos_pipeline", "simulate", "--rate", "1000", "--count", str(count)],
+        [sys.executable, "-m", "pos_pipeline", "simulate", "--rate", "1000", "--count", str(1000 * seconds)],
         env=env,
         check=True,
         stderr=subprocess.DEVNULL,
@@ -250,72 +170,88 @@ def freshness(url: str, bootstrap: str, seconds: int) -> tuple[float, float, int
     return float(row[0]), float(row[1]), int(row[2])
 
 
-def machine() -> str:
+def machine(server: str) -> str:
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as info:
         match = re.search(r"model name\s*:\s*(.+)", info.read())
         if match:
             cpu = match.group(1).strip()
-    return f"{os.cpu_count()} × {cpu}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+    return (
+        f"{os.cpu_count()} × {cpu}, Python {platform.python_version()}, {server}, {time.strftime('%Y-%m-%d')}"
+    )
+
+
+def server_version(admin_url: str) -> str:
+    with psycopg.connect(admin_url) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return f"PostgreSQL {row[0] if row else '?'}".split(" (")[0]
 
 
 def main() -> None:
-    """Measure and print the Markdown table."""
+    """Measure and print the Markdown rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200_000)
-    parser.add_argument("--seed-style-count", type=int, default=3_000)
+    parser.add_argument("--server", help="admin URL of the PostgreSQL to measure (default: embedded)")
+    parser.add_argument("--consumers", default="2,4", help="group sizes to measure besides 1")
     parser.add_argument("--freshness-seconds", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, help="pos consume --batch-size (default: its own)")
     args = parser.parse_args()
+    extra = ["--batch-size", str(args.batch_size)] if args.batch_size else []
+    sizes = [int(n) for n in args.consumers.split(",") if n]
     with tempfile.TemporaryDirectory(prefix="pos-bench-") as home:
-        settings = Settings(home=Path(home), database_url=None, kafka_bootstrap_servers=None)
+        settings = Settings(
+            home=Path(home),
+            database_url=args.server,
+            kafka_bootstrap_servers=None,
+        )
         endpoints = start_services(settings)
         try:
-            admin = endpoints.database_url.rsplit("/", 1)[0] + "/postgres"
-            init_warehouse(endpoints.database_url)
+            admin = args.server or endpoints.database_url.rsplit("/", 1)[0] + "/postgres"
+            version = server_version(admin)
+            template = database(admin, "bench_template")
+            init_warehouse(template)
+            receipts = Path(home) / "receipts.jsonl"
             log(f"publishing {args.count:,} checkouts")
-            bodies = publish(endpoints.bootstrap_servers, TOPIC, args.count, date(2025, 5, 6))
-            loaded_url = new_warehouse(admin, "pos", "bench_loader")
-            log("pos consume over the backlog")
-            seconds, rss_kib, _ = run_consumer(loaded_url, endpoints.bootstrap_servers, TOPIC, "bench", [])
-            ours = args.count / seconds
-            log(f"  {ours:,.0f} tx/s, peak RSS {rss_kib // 1024} MiB")
-            log("COPY ceiling")
-            copy_seconds, rows = copy_ceiling(new_warehouse(admin, "pos", "bench_copy"), loaded_url)
-            ceiling = rows / copy_seconds
-            log(f"  {ceiling:,.0f} tx/s")
-            log(f"seed-style loader over {args.seed_style_count:,} messages")
-            seed_seconds = seed_style(
-                new_warehouse(admin, "pos", "bench_seed"), bodies[: args.seed_style_count]
-            )
-            seed_rate = args.seed_style_count / seed_seconds
-            log(f"  {seed_rate:,.0f} tx/s")
-            log(f"freshness at 1,000 tx/s for {args.freshness_seconds} s")
-            p50, p99, fresh_rows = freshness(
-                new_warehouse(admin, "pos", "bench_fresh"),
-                endpoints.bootstrap_servers,
-                args.freshness_seconds,
-            )
+            publish(endpoints.bootstrap_servers, "PointOfSale", args.count, receipts)
+            log("the server's limit for these receipts (copy_limit.py)")
+            limit = copy_limit(admin, receipts)
+            log(f"  {limit:,.0f} receipts/s")
+            results = []
+            for processes in [1, *sizes]:
+                log(f"{processes} × pos consume over the backlog")
+                url = database(admin, f"bench_load_{processes}", "bench_template")
+                rate, rows, rss = consume(
+                    url, endpoints.bootstrap_servers, "PointOfSale", f"bench-{processes}", processes, extra
+                )
+                log(f"  {rate:,.0f} receipts/s, {rows:,} loaded, peak RSS {rss // 1024} MiB")
+                results.append((processes, rate, rows, rss))
+            fresh = None
+            if args.freshness_seconds:
+                log(f"freshness at 1,000 receipts/s for {args.freshness_seconds} s")
+                fresh = freshness(
+                    database(admin, "bench_fresh", "bench_template"),
+                    endpoints.bootstrap_servers,
+                    args.freshness_seconds,
+                    extra,
+                )
         finally:
             stop_services(settings)
-    print(f"Machine: {machine()}\n")
-    print("| run | transactions | tx/s | vs COPY ceiling | vs seed-style | peak RSS |")
+    print(f"Machine: {machine(version)}\n")
+    print("| run | receipts | receipts/s | vs limit | vs 1 consumer | peak RSS (largest process) |")
     print("|---|---:|---:|---:|---:|---:|")
-    print(
-        f"| pos consume (backlog) | {args.count:,} | {ours:,.0f} | {ours / ceiling:.2f} | "
-        f"{ours / seed_rate:.1f}× | {rss_kib // 1024} MiB |"
-    )
-    print(
-        f"| raw COPY ceiling (pre-encoded) | {rows:,} | {ceiling:,.0f} | 1.00 | "
-        f"{ceiling / seed_rate:.1f}× | |"
-    )
-    print(
-        f"| seed-style ORM, commit per message | {args.seed_style_count:,} | {seed_rate:,.0f} | "
-        f"{seed_rate / ceiling:.3f} | 1.0× | |"
-    )
-    print(
-        f"\nFreshness at 1,000 tx/s ({fresh_rows:,} transactions): ingested_at − published_at "
-        f"p50 {p50:,.0f} ms, p99 {p99:,.0f} ms"
-    )
+    print(f"| copy_limit.py (same receipts, same server) | {args.count:,} | {limit:,.0f} | 1.00 | | |")
+    single = results[0][1]
+    for processes, rate, rows, rss in results:
+        print(
+            f"| {processes} × pos consume, one group | {rows:,} | {rate:,.0f} | {rate / limit:.2f} | "
+            f"{rate / single:.2f} | {rss // 1024} MiB |"
+        )
+    if fresh is not None:
+        p50, p99, rows = fresh
+        print(
+            f"\nFreshness at 1,000 receipts/s ({rows:,} receipts): ingested_at − published_at "
+            f"p50 {p50:,.0f} ms, p99 {p99:,.0f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -85,10 +85,10 @@ def assert_exact(url: str, published: Published) -> None:
             or ()
         )
         lines = conn.execute("SELECT count(*) FROM items_purchased").fetchone()
-        sales = conn.execute("SELECT count(*) FROM inventory_movements WHERE reason = 'sale'").fetchone()
+        sales = conn.execute("SELECT count(*) FROM inventory_ledger WHERE reason = 'sale'").fetchone()
         ledger = conn.execute("""
             SELECT count(*) FROM inventory i
-            JOIN (SELECT store_id, sku, sum(quantity_delta) AS total FROM inventory_movements
+            JOIN (SELECT store_id, sku, sum(quantity_delta) AS total FROM inventory_ledger
                   GROUP BY store_id, sku) m USING (store_id, sku)
             WHERE i.on_hand <> m.total""").fetchone()
         violations = {name: n for name, n in check_invariants(conn).items() if n}

@@ -61,7 +61,7 @@ def assert_ledger_balances(url: str) -> None:
         url,
         """
         SELECT count(*) FROM inventory i
-        LEFT JOIN (SELECT store_id, sku, sum(quantity_delta) AS total FROM inventory_movements
+        LEFT JOIN (SELECT store_id, sku, sum(quantity_delta) AS total FROM inventory_ledger
                    GROUP BY store_id, sku) m USING (store_id, sku)
         WHERE i.on_hand IS DISTINCT FROM m.total""",
     )
@@ -78,7 +78,7 @@ def test_every_published_transaction_lands_once_with_its_items(
     assert scalar(warehouse_url, "SELECT count(DISTINCT transaction_id) FROM transactions") == 1500
     lines = sum(len(tx["items"]) for tx in sent)  # type: ignore[arg-type]
     assert scalar(warehouse_url, "SELECT count(*) FROM items_purchased") == lines
-    assert scalar(warehouse_url, "SELECT count(*) FROM inventory_movements WHERE reason = 'sale'") == lines
+    assert scalar(warehouse_url, "SELECT count(*) FROM inventory_ledger WHERE reason = 'sale'") == lines
     money = sum(Decimal(str(tx["total"])) for tx in sent)
     assert scalar(warehouse_url, "SELECT sum(total) FROM transactions") == money
     assert (

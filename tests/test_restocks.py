@@ -64,7 +64,7 @@ def test_restocks_flow_through_kafka_into_the_ledger(warehouse_url: str, bootstr
     ) == [(expected_lines, expected_units)]
     ledger_mismatches = """
         SELECT count(*) FROM inventory i
-        JOIN (SELECT store_id, sku, sum(quantity_delta) AS total FROM inventory_movements
+        JOIN (SELECT store_id, sku, sum(quantity_delta) AS total FROM inventory_ledger
               GROUP BY store_id, sku) m USING (store_id, sku)
         WHERE i.on_hand <> m.total"""
     assert rows(warehouse_url, ledger_mismatches) == [(0,)]

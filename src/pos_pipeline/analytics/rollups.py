@@ -1,9 +1,11 @@
 """Each rollup defined once, as an aggregate over checkouts, and applied two ways.
 
-A definition reads three relations named by placeholders: ``{tx}`` (rows shaped like
-``transactions``), ``{items}`` (like ``items_purchased``) and ``{taxes}`` (like
-``transaction_taxes``). The loader applies it to the batch's new transactions and adds the
-result to the rollup table in the batch's own database transaction (:func:`add_batch`);
+A definition reads relations named by placeholders: ``{tx}`` (rows shaped like
+``transactions``), ``{taxes}`` (like ``transaction_taxes``), ``{lines}`` (item lines with their
+transaction's ``store_id`` and ``local_date``) and ``{tx_lines}`` (per transaction: its item lines,
+units and zero-rated sales, :data:`LINES_PER_TRANSACTION`). The loader applies it to the batch's
+new transactions and adds the result to the rollup table in the batch's own database transaction
+(:func:`add_batch`);
 ``pos check`` applies it to the whole fact tables and compares (:func:`mismatches`); a
 migration fills the tables from the facts (:func:`rebuild`). Sums and counts add up exactly,
 so the incremental table equals the recomputation whatever the batches were.
@@ -29,23 +31,30 @@ class Rollup:
     measures: tuple[str, ...]
     select: str
 
-    def compute(self, tx: str, items: str, taxes: str) -> str:
+    def compute(self, relations: Relations) -> str:
         """The SELECT over the given relations, in key order."""
-        return self.select.format(tx=tx, items=items, taxes=taxes)
+        return self.select.format(**relations)
 
-    def upsert(self, tx: str, items: str, taxes: str) -> str:
+    def upsert(self, relations: Relations) -> str:
         """INSERT the computed rows, adding to the rows already there."""
+        return self.upsert_from(self.compute(relations))
+
+    def upsert_from(self, query: str) -> str:
+        """INSERT the rows of ``query`` (this rollup's columns), adding to the rows already there."""
         columns = ", ".join(self.keys + self.measures)
         added = ", ".join(f"{m} = r.{m} + EXCLUDED.{m}" for m in self.measures)
         # Key order: concurrent consumers lock rollup rows in one order and cannot deadlock.
         return (
-            f"INSERT INTO {self.table} AS r ({columns}) {self.compute(tx, items, taxes)}"
+            f"INSERT INTO {self.table} AS r ({columns}) {query}"
             f" ORDER BY {', '.join(str(n) for n in range(1, len(self.keys) + 1))}"
             f" ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET {added}"
         )
 
 
-_LINES_PER_TRANSACTION = """
+#: Relation name (or parenthesised subquery) for each placeholder of a definition.
+Relations = dict[str, str]
+
+LINES_PER_TRANSACTION = """
     SELECT i.transaction_id, count(*) AS item_lines,
         -- A weighed line counts as one unit: 0.754 kg of bananas is one item in the basket.
         sum(CASE WHEN p.unit = 'kg' THEN 1 ELSE i.quantity END) AS units,
@@ -70,11 +79,11 @@ ROLLUPS = (
             "member_transactions",
             "member_sales",
         ),
-        f"""
+        """
         SELECT t.local_time::date, t.store_id, count(*), sum(l.item_lines), sum(l.units),
             sum(t.subtotal), sum(l.zero_rated), sum(t.tax_total), sum(t.rounding), sum(t.total),
             count(t.customer_id), coalesce(sum(t.subtotal) FILTER (WHERE t.customer_id IS NOT NULL), 0)
-        FROM {{tx}} t JOIN ({_LINES_PER_TRANSACTION}) l USING (transaction_id)
+        FROM {tx} t JOIN {tx_lines} l USING (transaction_id)
         GROUP BY 1, 2""",
     ),
     Rollup(
@@ -91,9 +100,9 @@ ROLLUPS = (
         ("local_date", "store_id", "sku"),
         ("lines", "units", "sales", "discount", "promo_lines"),
         """
-        SELECT t.local_time::date, t.store_id, i.sku, count(*), sum(i.quantity), sum(i.line_total),
-            sum(i.discount), count(*) FILTER (WHERE i.discount > 0)
-        FROM {tx} t JOIN {items} i USING (transaction_id)
+        SELECT l.local_date, l.store_id, l.sku, count(*), sum(l.quantity), sum(l.line_total),
+            sum(l.discount), count(*) FILTER (WHERE l.discount > 0)
+        FROM {lines} l
         GROUP BY 1, 2, 3""",
     ),
     Rollup(
@@ -113,7 +122,7 @@ ROLLUPS = (
         f"""
         SELECT t.local_time::date, t.store_id, l.item_lines,
             floor(t.subtotal / {VALUE_BAND_DOLLARS})::int * {VALUE_BAND_DOLLARS}, count(*), sum(t.subtotal)
-        FROM {{tx}} t JOIN ({_LINES_PER_TRANSACTION}) l USING (transaction_id)
+        FROM {{tx}} t JOIN {{tx_lines}} l USING (transaction_id)
         GROUP BY 1, 2, 3, 4""",
     ),
     Rollup(
@@ -127,7 +136,17 @@ ROLLUPS = (
     ),
 )
 
-FACTS = {"tx": "transactions", "items": "items_purchased", "taxes": "transaction_taxes"}
+FACTS: Relations = {
+    "tx": "transactions",
+    "taxes": "transaction_taxes",
+    "lines": """(SELECT i.*, t.store_id, t.local_time::date AS local_date
+                 FROM items_purchased i JOIN transactions t USING (transaction_id))""",
+    "tx_lines": f"({LINES_PER_TRANSACTION.format(items='items_purchased')})",
+}
+
+#: The rollup of each (local day, store, SKU): the loader also derives a batch's stock moves and
+#: inventory change from its rows, so the batch's item lines are aggregated once.
+PRODUCT_DAY = next(r for r in ROLLUPS if r.table == "analytics.rollup_product_day")
 
 _MISMATCH = """
     SELECT count(*) FROM {table} r FULL JOIN ({recomputed}) f ({columns}) USING ({keys})
@@ -135,17 +154,23 @@ _MISMATCH = """
 """
 
 
-def add_batch(cur: psycopg.Cursor[tuple[object, ...]], tx: str, items: str, taxes: str) -> None:
-    """Add the checkouts in ``tx``/``items``/``taxes`` (new ones only!) to every rollup."""
+def add_batch(cur: psycopg.Cursor[tuple[object, ...]], relations: Relations, product_day: str) -> None:
+    """Add the checkouts in ``relations`` (new ones only!) to every rollup.
+
+    ``product_day`` holds the batch's rows of :data:`PRODUCT_DAY`, already computed.
+    """
     for rollup in ROLLUPS:
-        cur.execute(rollup.upsert(tx, items, taxes))
+        if rollup is PRODUCT_DAY:
+            cur.execute(rollup.upsert_from(f"SELECT * FROM {product_day}"))
+        else:
+            cur.execute(rollup.upsert(relations))
 
 
 def rebuild_statements() -> list[str]:
     """SQL that empties every rollup (daily stock included) and fills it again from the facts."""
     statements = []
     for rollup in ROLLUPS:
-        statements += [f"TRUNCATE {rollup.table}", rollup.upsert(**FACTS)]
+        statements += [f"TRUNCATE {rollup.table}", rollup.upsert(FACTS)]
     return [*statements, *stock.REBUILD]
 
 
@@ -161,7 +186,7 @@ def mismatch_query(rollup: Rollup) -> str:
     differs = " OR ".join(f"r.{m} IS DISTINCT FROM f.{m}" for m in rollup.measures)
     return _MISMATCH.format(
         table=rollup.table,
-        recomputed=rollup.compute(**FACTS),
+        recomputed=rollup.compute(FACTS),
         columns=", ".join(columns),
         keys=", ".join(rollup.keys),
         differs=differs,

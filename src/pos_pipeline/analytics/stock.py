@@ -6,11 +6,12 @@ deliveries less all sales up to that day. A stock-out event is a day that closed
 hand after a day (or the opening) that did not, so reading events is a scan of the few rows that
 closed at zero or below (a partial index), however long the history.
 
-Each batch stages its new movements in ``stage_stock_moves``; :func:`apply_moves` adds them and
-then settles ``closing`` for the moved (store, SKU) pairs from their earliest moved day onwards.
-Streams arrive nearly in time order, so settling usually rewrites only the rows just touched; a
-late delivery or sale re-settles the later days of its pair, and the result is the same in any
-order. ``pos check`` recomputes every row from the facts (``MISMATCH``).
+Each batch stages its new movements in ``stage_stock_moves``; :func:`apply_moves` writes them
+with their ``closing``. Streams arrive nearly in time order, so for almost every (store, SKU) the
+batch's days are on or after the pair's latest day, and each one's closing is that day's base plus
+the batch's moves so far, written in the same upsert. A late delivery or sale (before the pair's
+latest day) re-settles the later days of its pair, and the result is the same in any order.
+``pos check`` recomputes every row from the facts (``MISMATCH``).
 
 Two consumers of one group may hold a store's sales and its deliveries (two topics). They do not
 race or deadlock here because, earlier in the same database transaction, each has already locked
@@ -27,13 +28,15 @@ STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS stage_stock_moves (
     store_id text, sku text, local_date date, sold numeric, received numeric
 ) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_stock_bases (
+    store_id text, sku text, since date, last_date date, base numeric
+) ON COMMIT DELETE ROWS;
 """
 
+# From the batch's rows of the product-day rollup: units sold per (store, SKU, local day).
 SALES = """
 INSERT INTO stage_stock_moves
-SELECT t.store_id, i.sku, t.local_time::date, sum(i.quantity), 0
-FROM {tx} t JOIN {items} i USING (transaction_id)
-GROUP BY 1, 2, 3
+SELECT store_id, sku, local_date, sum(units), 0 FROM {product_day} GROUP BY 1, 2, 3
 """
 
 # Deliveries are dated in the store's time zone, like the sales on its tills.
@@ -44,22 +47,44 @@ FROM {restocks} r JOIN {lines} l USING (event_id) JOIN stores s USING (store_id)
 GROUP BY 1, 2, 3
 """
 
-_ADD = """
-INSERT INTO analytics.rollup_stock_day AS r (store_id, sku, local_date, sold, received, closing)
-SELECT store_id, sku, local_date, sum(sold), sum(received), 0
-FROM stage_stock_moves
-GROUP BY 1, 2, 3
-ORDER BY 1, 2, 3
-ON CONFLICT (store_id, sku, local_date) DO UPDATE
-    SET sold = r.sold + EXCLUDED.sold, received = r.received + EXCLUDED.received
-"""
-
 _OPENING = """(SELECT sum(m.quantity_delta) FROM inventory_movements m
              WHERE m.reason = 'opening' AND m.store_id = {pair}.store_id AND m.sku = {pair}.sku)"""
 
+# Per moved (store, SKU): its earliest moved day, and its latest day already in the table with
+# that day's closing (or, for a pair not yet in the table, its opening stock).
+_BASES = f"""
+INSERT INTO stage_stock_bases (store_id, sku, since, last_date, base)
+SELECT a.store_id, a.sku, a.since, l.local_date, coalesce(l.closing, {_OPENING.format(pair="a")}, 0)
+FROM (SELECT store_id, sku, min(local_date) AS since FROM stage_stock_moves GROUP BY 1, 2) a
+LEFT JOIN LATERAL (
+    SELECT p.local_date, p.closing FROM analytics.rollup_stock_day p
+    WHERE p.store_id = a.store_id AND p.sku = a.sku
+    ORDER BY p.local_date DESC LIMIT 1
+) l ON true
+"""
+
+# The moves in time order (a pair's batch days all on or after its latest day), the common case:
+# each moved day closes at the base plus the batch's net moves up to that day, written with the
+# moves themselves. A pair moved before its latest day gets a placeholder here and is settled next.
+_ADD = """
+INSERT INTO analytics.rollup_stock_day AS r (store_id, sku, local_date, sold, received, closing)
+SELECT m.store_id, m.sku, m.local_date, m.sold, m.received,
+    b.base + sum(m.received - m.sold) OVER (PARTITION BY m.store_id, m.sku ORDER BY m.local_date)
+FROM (
+    SELECT store_id, sku, local_date, sum(sold) AS sold, sum(received) AS received
+    FROM stage_stock_moves GROUP BY 1, 2, 3
+) m JOIN stage_stock_bases b USING (store_id, sku)
+ORDER BY 1, 2, 3
+ON CONFLICT (store_id, sku, local_date) DO UPDATE
+    SET sold = r.sold + EXCLUDED.sold, received = r.received + EXCLUDED.received,
+        closing = EXCLUDED.closing
+"""
+
+# A late delivery or sale (before the pair's latest day) changes every later day's closing:
+# those pairs are recomputed from the day before their earliest move onwards.
 _SETTLE = f"""
 WITH moved AS (
-    SELECT store_id, sku, min(local_date) AS since FROM stage_stock_moves GROUP BY 1, 2
+    SELECT store_id, sku, since FROM stage_stock_bases WHERE since < last_date
 ),
 settled AS (
     SELECT r.store_id, r.sku, r.local_date,
@@ -120,9 +145,9 @@ def prepare(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
     cur.execute(STAGING)
 
 
-def stage_sales(cur: psycopg.Cursor[tuple[object, ...]], tx: str, items: str) -> None:
-    """Stage the units sold by the (new) checkouts in ``tx``/``items``."""
-    cur.execute(SALES.format(tx=tx, items=items))
+def stage_sales(cur: psycopg.Cursor[tuple[object, ...]], product_day: str) -> None:
+    """Stage the units sold by the (new) checkouts, from their rows of the product-day rollup."""
+    cur.execute(SALES.format(product_day=product_day))
 
 
 def stage_restocks(cur: psycopg.Cursor[tuple[object, ...]], restocks: str, lines: str) -> None:
@@ -132,6 +157,7 @@ def stage_restocks(cur: psycopg.Cursor[tuple[object, ...]], restocks: str, lines
 
 def apply_moves(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
     """Add the staged movements and settle the closing stock of every pair they touched."""
+    cur.execute(_BASES)
     cur.execute(_ADD)
     cur.execute(_SETTLE)
 

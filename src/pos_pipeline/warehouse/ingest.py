@@ -14,14 +14,13 @@ skipped by the primary key, so nothing is lost and nothing is doubled.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -31,13 +30,14 @@ from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.config import mask_url
 from pos_pipeline.contract.dead_letter import dead_letter
 from pos_pipeline.contract.restock import check_restock
-from pos_pipeline.contract.validate import KnownEntities, Rejection, check, decode
+from pos_pipeline.contract.validate import KnownEntities, Rejection, decode
 from pos_pipeline.errors import BrokerError, DatabaseError
 from pos_pipeline.metrics.consumer import DEAD_LETTER, DUPLICATE, LOADED, ConsumerMetrics
 from pos_pipeline.reference.tax import tax_table
 from pos_pipeline.signals import stop_on_signals
+from pos_pipeline.warehouse.checked_receipt import CheckedReceipt, ReceiptChecker
 from pos_pipeline.warehouse.db import connect, first_line
-from pos_pipeline.warehouse.loader import BatchLoader, Incoming, LoadResult
+from pos_pipeline.warehouse.loader import BatchLoader, LoadResult
 from pos_pipeline.warehouse.migrate import require_current_schema
 from pos_pipeline.warehouse.restock_loader import IncomingRestock
 
@@ -96,6 +96,16 @@ def known_entities(conn: psycopg.Connection[tuple[object, ...]]) -> KnownEntitie
     return KnownEntities(stores, products, customers)
 
 
+@dataclass(slots=True)
+class _Batch:
+    """What one poll brought, checked: what to load, and the offsets to commit after it."""
+
+    good: list[CheckedReceipt]
+    restocks: list[IncomingRestock]
+    offsets: dict[tuple[str, int], int]
+    messages: int
+
+
 def _published_at(msg: Message) -> datetime | None:
     kind, millis = msg.timestamp()
     if kind == 0 or millis < 0:  # TIMESTAMP_NOT_AVAILABLE
@@ -130,13 +140,18 @@ class Ingestor:
         self._conn = connect(database_url)
         self._loader = BatchLoader(self._conn)
         self._known = known_entities(self._conn)
-        self._taxes = tax_table()
+        self._checker = ReceiptChecker(self._known, tax_table())
         self._dlq = Publisher(bootstrap, kafka_overrides)
         self._consumer = make_client(Consumer, consumer_config(bootstrap, options.group, kafka_overrides))
         self._last_activity = time.monotonic()
         self._lag_measured = 0.0
         self._assigned = False
         self._joining = False  # in the group's join: subscribed or revoked, no assignment yet
+        self._read = 0
+        # One batch loads in this thread while the next is read and checked: psycopg and
+        # librdkafka release the GIL while they wait, so the two overlap.
+        self._load_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pos-load")
+        self._loading: tuple[Future[bool], _Batch] | None = None
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = True
@@ -146,6 +161,8 @@ class Ingestor:
         log.info("assigned partitions %s", sorted(p.partition for p in partitions))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # The batch in flight commits its offsets before the partitions go to another member.
+        self._wait_for_load()
         # Until partitions come back (a rebalance, a rejoin after a broker stall) the consumer is
         # not idle, it is waiting: --idle-exit must not end it.
         self._assigned = False
@@ -168,22 +185,32 @@ class Ingestor:
             while not self.stop.is_set():
                 limit = self.options.batch_size
                 if self.options.max_messages is not None:
-                    limit = min(limit, self.options.max_messages - self.stats.consumed)
+                    limit = min(limit, self.options.max_messages - self._read)
                     if limit <= 0:
                         break
                 messages = self._consumer.consume(limit, self.options.poll_timeout_s)
                 records = [m for m in messages if self._is_record(m)]
                 if records:
-                    self._process(records)
+                    self._read += len(records)
+                    if not self._hand_over(self._check(records)):
+                        break
                     self._last_activity = time.monotonic()
                     self._measure_lag()
                     if on_batch is not None:
                         on_batch(self.stats)
-                elif self._idle_expired():
+                    continue
+                # Nothing new to overlap with: finish the batch in flight now.
+                finished = self.stats.batches
+                if not self._wait_for_load():
+                    break
+                if self.stats.batches != finished and on_batch is not None:
+                    on_batch(self.stats)
+                if self._idle_expired():
                     log.info("nothing to read for %.0f s: exiting", self.options.idle_exit_s or 0)
                     break
-                elif time.monotonic() - self._lag_measured >= LAG_REFRESH_S:
+                if time.monotonic() - self._lag_measured >= LAG_REFRESH_S:
                     self._measure_lag()
+            self._wait_for_load()
         finally:
             self.close()
         return self.stats
@@ -231,47 +258,74 @@ class Ingestor:
         self.stats.lag = lag
         self.metrics.set_lag(lag)
 
-    def _process(self, records: list[Message]) -> None:
+    def _check(self, records: list[Message]) -> _Batch:
+        """Check every message; dead-letter the rejected ones; the rest is the batch to load."""
         stage = self.metrics.stage
         began = time.perf_counter()
-        docs: list[tuple[Message, dict[str, Any]]] = []
-        for msg in records:
+        good: list[CheckedReceipt] = []
+        restocks: list[IncomingRestock] = []
+        deliveries = [m for m in records if m.topic() == self.inventory_topic]
+        checkouts = [m for m in records if m.topic() != self.inventory_topic] if deliveries else records
+        for msg in deliveries:
             try:
-                docs.append((msg, decode(msg.value())))
+                restocks.append(
+                    IncomingRestock(check_restock(decode(msg.value()), self._known), _published_at(msg))
+                )
             except Rejection as rejection:
                 self._dead_letter(msg, rejection)
         decoded = time.perf_counter()
         stage.labels("decode").observe(decoded - began)
-        good: list[Incoming] = []
-        restocks: list[IncomingRestock] = []
-        for msg, doc in docs:
+        check = self._checker.check
+        for msg in checkouts:
             try:
-                if msg.topic() == self.inventory_topic:
-                    restocks.append(IncomingRestock(check_restock(doc, self._known), _published_at(msg)))
-                else:
-                    tx = check(doc, self._known, self._taxes)
-                    digest = hashlib.sha256(msg.value() or b"").digest()
-                    good.append(Incoming(tx, _published_at(msg), digest, msg))
+                good.append(check(msg.value() or b"", _published_at(msg), msg))
             except Rejection as rejection:
                 self._dead_letter(msg, rejection)
         stage.labels("validate").observe(time.perf_counter() - decoded)
-        if not self._load_with_retry(good, restocks):
-            return
-        flushing = time.perf_counter()
-        self._dlq.flush()
-        stage.labels("dead_letter").observe(time.perf_counter() - flushing)
         offsets: dict[tuple[str, int], int] = {}
         for msg in records:
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
             assert topic is not None and partition is not None and offset is not None
             offsets[(topic, partition)] = max(offsets.get((topic, partition), -1), offset + 1)
+        return _Batch(good, restocks, offsets, len(records))
+
+    def _hand_over(self, batch: _Batch) -> bool:
+        """Start loading ``batch`` once the one before it is done; False if that one was abandoned."""
+        if not self._wait_for_load():
+            return False
+        self._loading = (self._load_thread.submit(self._load, batch), batch)
+        return True
+
+    def _wait_for_load(self) -> bool:
+        """Finish the batch in flight: wait for its database commit, then commit its offsets.
+
+        Offsets are committed here, on the thread that polls, never by the loading thread: in a
+        rebalance librdkafka runs the revoke callback on the polling thread and holds the
+        group's other requests, a commit included, until it returns. False if the batch was
+        abandoned (stopped during a database outage): nothing after it may be committed.
+        """
+        if self._loading is None:
+            return True
+        (loading, batch), self._loading = self._loading, None
+        if not loading.result():
+            return False
         committing = time.perf_counter()
-        self._commit_offsets([TopicPartition(t, p, o) for (t, p), o in offsets.items()])
-        stage.labels("offsets").observe(time.perf_counter() - committing)
-        for (_, partition), offset in offsets.items():
+        self._commit_offsets([TopicPartition(t, p, o) for (t, p), o in batch.offsets.items()])
+        self.metrics.stage.labels("offsets").observe(time.perf_counter() - committing)
+        for (_, partition), offset in batch.offsets.items():
             self.stats.positions[partition] = offset
-        self.stats.consumed += len(records)
+        self.stats.consumed += batch.messages
         self.stats.batches += 1
+        return True
+
+    def _load(self, batch: _Batch) -> bool:
+        """Load and commit ``batch`` in the database, then wait for its dead letters (loading thread)."""
+        if not self._load_with_retry(batch.good, batch.restocks):
+            return False
+        flushing = time.perf_counter()
+        self._dlq.flush()
+        self.metrics.stage.labels("dead_letter").observe(time.perf_counter() - flushing)
+        return True
 
     def _dead_letter(self, msg: Message, rejection: Rejection) -> None:
         letter = dead_letter(
@@ -283,7 +337,7 @@ class Ingestor:
         self.metrics.messages.labels(str(msg.topic()), DEAD_LETTER).inc()
         log.info("dead letter at %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), rejection)
 
-    def _load_with_retry(self, batch: list[Incoming], restocks: list[IncomingRestock]) -> bool:
+    def _load_with_retry(self, batch: list[CheckedReceipt], restocks: list[IncomingRestock]) -> bool:
         """Load and commit ``batch``, waiting out database outages; False if stopped meanwhile."""
         backoff = 0.5
         while True:
@@ -304,7 +358,7 @@ class Ingestor:
                         conflict.source,
                         Rejection(
                             "conflicting_duplicate",
-                            f"transaction {conflict.transaction.transaction_id} was already loaded "
+                            f"transaction {conflict.transaction_id} was already loaded "
                             "with different content",
                         ),
                     )
@@ -363,6 +417,9 @@ class Ingestor:
     def close(self) -> None:
         """Leave the group and release the connections."""
         try:
+            with contextlib.suppress(Exception):  # an error of the batch in flight is already raised
+                self._wait_for_load()
+            self._load_thread.shutdown()
             self._finish_joining()
             self._consumer.close()
         finally:

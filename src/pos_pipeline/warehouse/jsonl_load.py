@@ -7,15 +7,15 @@ raises).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from pos_pipeline.contract.restock import check_restock
-from pos_pipeline.contract.validate import check, decode
+from pos_pipeline.contract.validate import decode
 from pos_pipeline.reference.tax import tax_table
+from pos_pipeline.warehouse.checked_receipt import CheckedReceipt, ReceiptChecker
 from pos_pipeline.warehouse.db import connection
 from pos_pipeline.warehouse.ingest import known_entities
-from pos_pipeline.warehouse.loader import BatchLoader, Incoming
+from pos_pipeline.warehouse.loader import BatchLoader
 from pos_pipeline.warehouse.restock_loader import IncomingRestock
 
 BATCH = 2000
@@ -28,18 +28,19 @@ def load_jsonl(url: str, receipts: Path, restocks: Path | None = None) -> int:
     """
     loaded = 0
     with connection(url) as conn:
-        loader, known, taxes = BatchLoader(conn), known_entities(conn), tax_table()
+        loader, known = BatchLoader(conn), known_entities(conn)
+        checker = ReceiptChecker(known, tax_table())
         if restocks is not None:
             events = [
                 IncomingRestock(check_restock(decode(line), known), None) for line in restocks.open("rb")
             ]
             loader.load([], events)
             conn.commit()
-        batch: list[Incoming] = []
+        batch: list[CheckedReceipt] = []
         with receipts.open("rb") as lines:
             for line in lines:
                 body = line.rstrip(b"\n")
-                batch.append(Incoming(check(decode(body), known, taxes), None, hashlib.sha256(body).digest()))
+                batch.append(checker.check(body, None))
                 if len(batch) == BATCH:
                     loaded += loader.load(batch).inserted
                     conn.commit()

@@ -10,10 +10,10 @@ import psycopg
 from pos_pipeline.analytics import rollups
 
 INVARIANTS = {
-    "on_hand differs from the sum of its movements": """
+    "on_hand is not opening + deliveries - sales": """
         SELECT count(*) FROM inventory i
         FULL JOIN (SELECT store_id, sku, sum(quantity_delta) AS total
-                   FROM inventory_movements GROUP BY store_id, sku) m USING (store_id, sku)
+                   FROM inventory_ledger GROUP BY store_id, sku) m USING (store_id, sku)
         WHERE i.on_hand IS DISTINCT FROM m.total""",
     "items do not add up to the transaction's subtotal": """
         SELECT count(*) FROM transactions t
@@ -21,6 +21,21 @@ INVARIANTS = {
                    GROUP BY transaction_id) i USING (transaction_id)
         WHERE t.subtotal IS DISTINCT FROM i.total""",
     "stock on hand is negative": "SELECT count(*) FROM inventory WHERE on_hand < 0",
+    # The fact tables have no enforced foreign keys (migration 0006): these prove the references.
+    "an item line or tax belongs to no transaction": """
+        SELECT (SELECT count(*) FROM items_purchased i
+                WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.transaction_id = i.transaction_id))
+             + (SELECT count(*) FROM transaction_taxes x
+                WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.transaction_id = x.transaction_id))""",
+    "a transaction or item line references an unknown store, member, payment, date or product": """
+        SELECT (SELECT count(*) FROM transactions t
+                WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.store_id = t.store_id)
+                   OR (t.customer_id IS NOT NULL
+                       AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = t.customer_id))
+                   OR NOT EXISTS (SELECT 1 FROM payment_options p WHERE p.payment_method = t.payment_method)
+                   OR NOT EXISTS (SELECT 1 FROM dates d WHERE d.date_key = t.date_key))
+             + (SELECT count(*) FROM items_purchased i
+                WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.sku = i.sku))""",
     "a transaction's total is not subtotal + tax + rounding": """
         SELECT count(*) FROM transactions WHERE total <> subtotal + tax_total + rounding""",
     "a transaction's taxes do not add up to its tax_total": """
