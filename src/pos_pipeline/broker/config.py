@@ -65,9 +65,13 @@ def consumer_config(bootstrap: str, group: str, overrides: Mapping[str, str]) ->
             "session.timeout.ms": SESSION_TIMEOUT_MS,
             "heartbeat.interval.ms": "1000",
             # Bounded prefetch: librdkafka's defaults (100,000 messages, 64 MiB per partition)
-            # would let a large backlog cost hundreds of MiB of queued messages.
-            "queued.min.messages": "5000",
-            "queued.max.messages.kbytes": "8192",
+            # would let a large backlog cost hundreds of MiB of queued messages; this holds about
+            # two of the loader's largest batches.
+            "queued.min.messages": "20000",
+            "queued.max.messages.kbytes": "32768",
+            # How long a broker may hold a fetch that found nothing: the most a trickle waits
+            # for a broker that answers only at the deadline (librdkafka's default is 500 ms).
+            "fetch.wait.max.ms": "100",
         },
         overrides,
     )

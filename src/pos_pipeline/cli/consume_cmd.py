@@ -15,7 +15,7 @@ from pos_pipeline.errors import ConfigError
 from pos_pipeline.metrics.consumer import ConsumerMetrics
 from pos_pipeline.metrics.exposition import DEFAULT_HOST, serve
 from pos_pipeline.services import resolve_endpoints
-from pos_pipeline.warehouse.ingest import IngestOptions, Ingestor, IngestStats
+from pos_pipeline.warehouse.ingest import IngestOptions, Ingestor, IngestStats, tune_gc_for_loading
 
 
 def consume(
@@ -24,7 +24,9 @@ def consume(
         float | None, typer.Option(help="Exit 0 after SECONDS with nothing to read.")
     ] = None,
     max_messages: Annotated[int | None, typer.Option(help="Stop after N messages.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Messages per database transaction.")] = 2000,
+    batch_size: Annotated[
+        int, typer.Option(help="At most this many messages per database transaction.")
+    ] = 10_000,
     partitions: Annotated[int, typer.Option(help="Partitions when creating the topics.")] = 6,
     metrics_port: MetricsPort = None,
     metrics_host: MetricsHost = DEFAULT_HOST,
@@ -80,6 +82,7 @@ def _consume(
         metrics=metrics,
     )
     ingestor.install_signal_handlers()
+    tune_gc_for_loading()
     with ProgressLine(_progress_text(ingestor.stats), quiet):
         return ingestor.run()
 
