@@ -150,6 +150,7 @@ class BatchLoader:
                 # Another consumer inserted one of these after the probe (both held the
                 # partition across a rebalance): probe again, now that its rows are committed.
                 self.conn.rollback()
+                self._known_dates = None  # what this attempt added to ``dates`` is gone too
                 if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
