@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("receipts", type=Path)
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument(
+        "--pipelined", action="store_true", help="as pos consume sends them: the total only is exact"
+    )
     args = parser.parse_args()
     with psycopg.connect(args.server, autocommit=True) as admin:
         admin.execute("DROP DATABASE IF EXISTS bench_profile WITH (FORCE)")
@@ -72,7 +75,8 @@ def main() -> None:
     values = args.receipts.read_bytes().splitlines()
     conn = connect(url)
     checker = ReceiptChecker(known_entities(conn), tax_table())
-    loader = BatchLoader(conn)
+    # One statement at a time, so each can be timed; pos consume pipelines them (one round trip).
+    loader = BatchLoader(conn, pipelined=args.pipelined)
     tune_gc_for_loading()  # as pos consume does
     began = time.perf_counter()
     checked = [checker.check(value, None) for value in values]

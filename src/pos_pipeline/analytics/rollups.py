@@ -5,7 +5,7 @@ A definition reads relations named by placeholders: ``{tx}`` (rows shaped like
 transaction's ``store_id`` and ``local_date``) and ``{tx_lines}`` (per transaction: its item lines,
 units and zero-rated sales, :data:`LINES_PER_TRANSACTION`). The loader applies it to the batch's
 new transactions and adds the result to the rollup table in the batch's own database transaction
-(:func:`add_batch`);
+(:func:`batch_statements`);
 ``pos check`` applies it to the whole fact tables and compares (:func:`mismatches`); a
 migration fills the tables from the facts (:func:`rebuild`). Sums and counts add up exactly,
 so the incremental table equals the recomputation whatever the batches were.
@@ -154,16 +154,17 @@ _MISMATCH = """
 """
 
 
-def add_batch(cur: psycopg.Cursor[tuple[object, ...]], relations: Relations, product_day: str) -> None:
-    """Add the checkouts in ``relations`` (new ones only!) to every rollup.
+def batch_statements(relations: Relations, product_day: str) -> list[str]:
+    """SQL that adds the checkouts in ``relations`` (new ones only!) to every rollup.
 
     ``product_day`` holds the batch's rows of :data:`PRODUCT_DAY`, already computed.
     """
-    for rollup in ROLLUPS:
-        if rollup is PRODUCT_DAY:
-            cur.execute(rollup.upsert_from(f"SELECT * FROM {product_day}"))
-        else:
-            cur.execute(rollup.upsert(relations))
+    return [
+        rollup.upsert_from(f"SELECT * FROM {product_day}")
+        if rollup is PRODUCT_DAY
+        else rollup.upsert(relations)
+        for rollup in ROLLUPS
+    ]
 
 
 def rebuild_statements() -> list[str]:

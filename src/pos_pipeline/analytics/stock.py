@@ -6,7 +6,7 @@ deliveries less all sales up to that day. A stock-out event is a day that closed
 hand after a day (or the opening) that did not, so reading events is a scan of the few rows that
 closed at zero or below (a partial index), however long the history.
 
-Each batch stages its new movements in ``stage_stock_moves``; :func:`apply_moves` writes them
+Each batch stages its new movements in ``stage_stock_moves``; :data:`MOVES` writes them
 with their ``closing``. Streams arrive nearly in time order, so for almost every (store, SKU) the
 batch's days are on or after the pair's latest day, and each one's closing is that day's base plus
 the batch's moves so far, written in the same upsert. A late delivery or sale (before the pair's
@@ -16,7 +16,7 @@ latest day) re-settles the later days of its pair, and the result is the same in
 Two consumers of one group may hold a store's sales and its deliveries (two topics). They do not
 race or deadlock here because, earlier in the same database transaction, each has already locked
 the ``inventory`` rows of every (store, SKU) it moves, in key order: the second waits there, and
-then reads the first one's committed rows when it settles. Keep :func:`apply_moves` after the
+then reads the first one's committed rows when it settles. Keep :data:`MOVES` after the
 inventory updates.
 """
 
@@ -145,9 +145,9 @@ def prepare(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
     cur.execute(STAGING)
 
 
-def stage_sales(cur: psycopg.Cursor[tuple[object, ...]], product_day: str) -> None:
-    """Stage the units sold by the (new) checkouts, from their rows of the product-day rollup."""
-    cur.execute(SALES.format(product_day=product_day))
+def sales_statement(product_day: str) -> str:
+    """SQL that stages the units sold by the (new) checkouts, from their product-day rollup rows."""
+    return SALES.format(product_day=product_day)
 
 
 def stage_restocks(cur: psycopg.Cursor[tuple[object, ...]], restocks: str, lines: str) -> None:
@@ -155,11 +155,9 @@ def stage_restocks(cur: psycopg.Cursor[tuple[object, ...]], restocks: str, lines
     cur.execute(RESTOCKS.format(restocks=restocks, lines=lines))
 
 
-def apply_moves(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
-    """Add the staged movements and settle the closing stock of every pair they touched."""
-    cur.execute(_BASES)
-    cur.execute(_ADD)
-    cur.execute(_SETTLE)
+#: Adds the staged movements and settles the closing stock of every pair they touched; keep it
+#: after the inventory updates of the batch (see the module's docstring).
+MOVES = (_BASES, _ADD, _SETTLE)
 
 
 def mismatches(cur: psycopg.Cursor[tuple[object, ...]]) -> int:

@@ -68,10 +68,10 @@ def consumer_config(bootstrap: str, group: str, overrides: Mapping[str, str]) ->
             # would let a large backlog cost hundreds of MiB of queued messages; this holds about
             # two of the loader's largest batches.
             "queued.min.messages": "20000",
-            "queued.max.messages.kbytes": "32768",
+            "queued.max.messages.kbytes": "65536",
             # How long a broker may hold a fetch that found nothing: the most a trickle waits
             # for a broker that answers only at the deadline (librdkafka's default is 500 ms).
-            "fetch.wait.max.ms": "100",
+            "fetch.wait.max.ms": "10",
         },
         overrides,
     )

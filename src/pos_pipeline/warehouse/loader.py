@@ -9,6 +9,7 @@ any batch, after a crash or a rebalance, therefore changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -96,6 +97,14 @@ _INSERT = (
     """,
 )
 
+# Everything after the COPYs. Sent in pipeline mode (one round trip) and prepared once per
+# connection (planned once, not per batch).
+_SALES = (
+    *_INSERT,
+    *rollups.batch_statements(_NEW, "batch_product_day"),
+    stock.sales_statement("batch_product_day"),
+)
+
 _LOADED = """
     SELECT transaction_id::text, content_sha256 FROM transactions
     WHERE transaction_id = ANY(%s::uuid[])
@@ -122,8 +131,10 @@ class LoadResult:
 class BatchLoader:
     """Loads batches on one connection; the caller owns the database transaction."""
 
-    def __init__(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    def __init__(self, conn: psycopg.Connection[tuple[object, ...]], pipelined: bool = True) -> None:
         self.conn = conn
+        #: False sends one statement at a time and waits for each (to time them one by one).
+        self.pipelined = pipelined
         self._known_dates: set[int] | None = None
         with conn.cursor() as cur:
             cur.execute(_SESSION)
@@ -143,8 +154,7 @@ class BatchLoader:
                 restocked = load_restocks(self.conn, restocks) if restocks else 0
                 result = self._load_sales(batch, restocks, restocked)
                 # Deliveries and sales of the batch move the daily stock together, once.
-                with self.conn.cursor() as cur:
-                    stock.apply_moves(cur)
+                self._run(stock.MOVES)
                 return result
             except psycopg.errors.UniqueViolation:
                 # Another consumer inserted one of these after the probe (both held the
@@ -181,10 +191,7 @@ class BatchLoader:
                     copy.write("".join(r.item_rows for r in new))
                 with cur.copy("COPY stage_taxes FROM STDIN") as copy:
                     copy.write("".join(r.tax_rows for r in new))
-                for statement in _INSERT:
-                    cur.execute(statement)
-                rollups.add_batch(cur, _NEW, "batch_product_day")
-                stock.stage_sales(cur, "batch_product_day")
+                self._run(_SALES)
         return LoadResult(
             inserted=len(new),
             duplicates=len(batch) - len(new) - len(conflicts),
@@ -193,6 +200,13 @@ class BatchLoader:
             conflicts=tuple(conflicts),
             new=new,
         )
+
+    def _run(self, statements: Sequence[str]) -> None:
+        """Execute ``statements`` in order, prepared, without waiting for each one's result."""
+        pipeline = self.conn.pipeline() if self.pipelined else contextlib.nullcontext()
+        with pipeline, self.conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement, prepare=True)
 
     def _ensure_dates(self, cur: psycopg.Cursor[tuple[object, ...]], keys: set[int]) -> None:
         if self._known_dates is None:
