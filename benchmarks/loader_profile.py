@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument(
-        "--pipelined", action="store_true", help="as pos consume sends them: the total only is exact"
+        "--as-consumed", action="store_true", help="statements in one round trip, as pos consume sends them"
     )
     args = parser.parse_args()
     with psycopg.connect(args.server, autocommit=True) as admin:
@@ -75,8 +75,8 @@ def main() -> None:
     values = args.receipts.read_bytes().splitlines()
     conn = connect(url)
     checker = ReceiptChecker(known_entities(conn), tax_table())
-    # One statement at a time, so each can be timed; pos consume pipelines them (one round trip).
-    loader = BatchLoader(conn, pipelined=args.pipelined)
+    # One statement at a time, so each can be timed; pos consume sends them in one round trip.
+    loader = BatchLoader(conn, one_by_one=not args.as_consumed)
     tune_gc_for_loading()  # as pos consume does
     began = time.perf_counter()
     checked = [checker.check(value, None) for value in values]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Index, Integer, Numeric, SmallInteger, String, text
+from sqlalchemy import Index, Integer, Numeric, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pos_pipeline.warehouse.models import Base
@@ -111,8 +111,15 @@ class StockDay(Base):
 
     __tablename__ = "rollup_stock_day"
     __table_args__ = (
-        # Stock-out reports read only the days that closed empty; few rows, so a small index.
-        Index("ix_rollup_stock_day_closed_empty", "local_date", postgresql_where=text("closing <= 0")),
+        # Stock-out reports read a range of days. BRIN, on a column no update changes: an index on
+        # ``closing`` (a partial one included) would make every update of a row a new version
+        # with new index entries, and at a live trickle each store-SKU-day row is updated per batch.
+        Index(
+            "ix_rollup_stock_day_local_date_brin",
+            "local_date",
+            postgresql_using="brin",
+            postgresql_with={"pages_per_range": 16},
+        ),
         IN_SCHEMA,
     )
     store_id: Mapped[str] = mapped_column(String(16), primary_key=True)

@@ -44,7 +44,7 @@ def producer_config(bootstrap: str, overrides: Mapping[str, str]) -> ClientConfi
             "bootstrap.servers": bootstrap,
             "enable.idempotence": "true",
             "acks": "all",
-            "linger.ms": "20",
+            "linger.ms": "5",
             "batch.num.messages": "10000",
             "compression.type": "lz4",
             "message.timeout.ms": "60000",
@@ -71,7 +71,7 @@ def consumer_config(bootstrap: str, group: str, overrides: Mapping[str, str]) ->
             "queued.max.messages.kbytes": "65536",
             # How long a broker may hold a fetch that found nothing: the most a trickle waits
             # for a broker that answers only at the deadline (librdkafka's default is 500 ms).
-            "fetch.wait.max.ms": "10",
+            "fetch.wait.max.ms": "50",
         },
         overrides,
     )

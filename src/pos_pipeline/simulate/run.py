@@ -415,6 +415,10 @@ class _Run:
         if event.kind != TRANSACTION:
             return None
         assert self.course.rate is not None
+        if self.emitted == 0:
+            # The rate counts from the first checkout, not from the start: generating the first
+            # day takes a while, and counting it would send that while's worth in one burst.
+            self.started = time.monotonic()
         return self.started + self.emitted / self.course.rate - time.monotonic()
 
     def _clock_due(self, event: Event) -> float | None:

@@ -60,6 +60,10 @@ class IngestOptions:
     batch_size: int = 10_000
     # How long a poll waits for a first message before the consumer checks for idleness.
     poll_timeout_s: float = 0.1
+    # After the first message, how long to gather more into the same batch. Measured at 1,000
+    # receipts a second on two cores: 0.05 s kept the loader ahead, no gather let the
+    # per-batch costs (commit, rollup passes) build a queue.
+    gather_s: float = 0.05
     idle_exit_s: float | None = None
     max_messages: int | None = None
 
@@ -229,16 +233,18 @@ class Ingestor:
         return self.stats
 
     def _poll(self, limit: int) -> list[Message]:
-        """Wait for the first message, then take what else is already fetched, up to ``limit``.
+        """Wait for the first message, then gather for ``gather_s`` more, up to ``limit``.
 
         Never waiting for a batch to fill keeps a trickle fresh: while one batch loads, the next
         gathers in librdkafka's queue, so batches grow by themselves to what the database can
-        take (large over a backlog, a few dozen messages at 1,000 a second).
+        take (large over a backlog, about a hundred messages at 1,000 a second). The short gather
+        keeps a trickle from being loaded in batches of a few messages, each paying a commit
+        and a pass over the rollups.
         """
         first = self._consumer.consume(1, self.options.poll_timeout_s)
         if not first or limit == 1:
             return first
-        return first + self._consumer.consume(limit - 1, 0)
+        return first + self._consumer.consume(limit - 1, self.options.gather_s)
 
     def _idle_expired(self) -> bool:
         # Idle time counts from the first partition assignment: joining a

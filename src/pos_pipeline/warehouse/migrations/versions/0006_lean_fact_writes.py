@@ -16,6 +16,11 @@ database transaction, so those triggers only ever confirmed what was known. Now:
 - The fact tables (``transactions``, ``items_purchased``, ``transaction_taxes``) carry no enforced
   foreign keys. On PostgreSQL 18 and later they are declared ``NOT ENFORCED``, so the schema still
   says what references what; ``pos check`` proves that no row references what does not exist.
+- ``analytics.ix_rollup_stock_day_closed_empty`` (partial, ``WHERE closing <= 0``) becomes a BRIN
+  index on ``local_date``: an index that involves ``closing`` makes every update of a daily-stock
+  row a non-HOT update, a new row version with new index entries. At a live trickle each row is
+  updated per batch, a few times a second, and the dead versions slowed every batch after it
+  (freshness fell from about 100 ms to half a second within 30 s at 1,000 receipts a second).
 - ``ix_transactions_date_key`` and ``ix_items_purchased_sku`` go: the dashboard and reports read
   the rollups, and time ranges are served by ``ix_transactions_store_occurred``. The SKU index was
   nearly half the cost of writing an item line; whoever queries lines by SKU ad hoc can add it
@@ -24,6 +29,7 @@ database transaction, so those triggers only ever confirmed what was known. Now:
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
@@ -95,11 +101,24 @@ def upgrade() -> None:
     )
     op.drop_index("ix_transactions_date_key", table_name="transactions")
     op.drop_index("ix_items_purchased_sku", table_name="items_purchased")
+    op.drop_index("ix_rollup_stock_day_closed_empty", table_name="rollup_stock_day", schema="analytics")
+    op.execute(
+        "CREATE INDEX ix_rollup_stock_day_local_date_brin ON analytics.rollup_stock_day "
+        "USING brin (local_date) WITH (pages_per_range = 16)"
+    )
     op.execute(LEDGER)
 
 
 def downgrade() -> None:
     op.execute("DROP VIEW inventory_ledger")
+    op.execute("DROP INDEX analytics.ix_rollup_stock_day_local_date_brin")
+    op.create_index(
+        "ix_rollup_stock_day_closed_empty",
+        "rollup_stock_day",
+        ["local_date"],
+        schema="analytics",
+        postgresql_where=sa.text("closing <= 0"),
+    )
     op.create_index("ix_items_purchased_sku", "items_purchased", ["sku"])
     op.create_index("ix_transactions_date_key", "transactions", ["date_key"])
     op.drop_constraint(op.f("ck_inventory_movements_reason"), "inventory_movements", type_="check")
