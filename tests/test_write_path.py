@@ -165,3 +165,20 @@ def test_the_migration_turns_sale_movements_into_the_ledger_view_and_back(loaded
         )
     assert after == before
     assert violations(loaded) == {}
+
+
+def test_fact_foreign_keys_are_declared_but_not_enforced_where_the_server_can(loaded: str) -> None:
+    with psycopg.connect(loaded) as conn:
+        version = int(str((conn.execute("SHOW server_version_num").fetchone() or (0,))[0]))
+        keys = conn.execute(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid IN "
+            "('transactions'::regclass, 'items_purchased'::regclass, 'transaction_taxes'::regclass)"
+        ).fetchone()
+        if version >= 180000:
+            enforced = conn.execute(
+                "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conenforced AND conrelid IN "
+                "('transactions'::regclass, 'items_purchased'::regclass, 'transaction_taxes'::regclass)"
+            ).fetchone()
+            assert keys == (7,) and enforced == (0,)
+        else:
+            assert keys == (0,)

@@ -3,8 +3,8 @@
 ``analytics.rollup_stock_day`` holds, per (store, SKU, local day): units ``sold`` and
 ``received`` (additive, like every rollup) and the ``closing`` stock: the opening stock plus all
 deliveries less all sales up to that day. A stock-out event is a day that closed with nothing on
-hand after a day (or the opening) that did not, so reading events is a scan of the few rows that
-closed at zero or below (a partial index), however long the history.
+hand after a day (or the opening) that did not; reports read the days of their range (a BRIN index
+on ``local_date``: an index involving ``closing`` would make every update of a row non-HOT).
 
 Each batch stages its new movements in ``stage_stock_moves``; :data:`MOVES` writes them
 with their ``closing``. Streams arrive nearly in time order, so for almost every (store, SKU) the
