@@ -63,6 +63,8 @@ class RunState:
     rate: float | None = None
     #: UTC intervals in which no checkout was rung up (see ChainSimulator.quiet).
     quiet: list[tuple[int, int]] = field(default_factory=list)
+    #: [K, N]: the run is the K-th of N disjoint parts of the chain's stores (None: all of it).
+    shard: list[int] | None = None
     format: int = STATE_FORMAT
     version: str = __version__
     saved_at: str = ""
@@ -104,9 +106,12 @@ class RunState:
             raise ConfigError(f"the simulator state {where} is corrupt ({exc}): {AFRESH}") from None
 
 
-def default_path(home: Path) -> Path:
-    """Where runs keep their state unless ``--state`` says otherwise."""
-    return home / "state" / STATE_FILE
+def default_path(home: Path, shard: tuple[int, int] | None = None) -> Path:
+    """Where runs keep their state unless ``--state`` says otherwise (each shard its own file)."""
+    if shard is None:
+        return home / "state" / STATE_FILE
+    stem, dot, suffix = STATE_FILE.rpartition(".")
+    return home / "state" / f"{stem}.shard-{shard[0]}-of-{shard[1]}{dot}{suffix}"
 
 
 def save(path: Path, state: RunState) -> None:
