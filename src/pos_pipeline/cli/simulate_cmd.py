@@ -158,11 +158,12 @@ def simulate(
         raise ConfigError(
             "--inventory-file goes with --output jsonl (Kafka gets restocks on POS_INVENTORY_TOPIC)"
         )
-    settings = state.get_settings()
     if checkpoint_every < 0:
         raise ConfigError(f"--checkpoint-every must be 0 or more, got {checkpoint_every}")
     saving = StateFile(
-        Path(state_file) if state_file else default_path(settings.home, sharded), resume, checkpoint_every
+        Path(state_file) if state_file else default_path(state.get_settings().home, sharded),
+        resume,
+        checkpoint_every,
     )
     if resume and count is None and days is None and not follow and finished(load(saving.path)):
         err_console.print(
@@ -193,6 +194,7 @@ def simulate(
             from pos_pipeline.broker.producer import Publisher
             from pos_pipeline.services import resolve_bootstrap_servers
 
+            settings = state.get_settings()
             bootstrap = resolve_bootstrap_servers(settings)
             ensure_topics(bootstrap, settings.kafka, [settings.topic, settings.inventory_topic], partitions)
             publisher = Publisher(bootstrap, settings.kafka, on_failure=on_failure)

@@ -11,7 +11,7 @@ import fcntl
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -71,7 +71,9 @@ class RunState:
 
     def to_json(self) -> str:
         """The state as JSON text."""
-        data = asdict(self)
+        # Shallow: the stock is JSON-ready lists already, and deep-copying them (asdict) costs more
+        # than the rest of a run's start-up.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["saved_at"] = datetime.now(tz=UTC).isoformat(timespec="seconds")
         for name in ("day", "until_day"):
             data[name] = data[name].isoformat() if data[name] is not None else None
