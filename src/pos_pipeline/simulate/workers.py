@@ -187,18 +187,27 @@ class _Worker:
     number: int
     days: dict[int, _Day] = field(default_factory=dict)
 
+    def died(self) -> WorkerError:
+        """The error to raise when this worker's pipe has closed: how it ended."""
+        self.process.join(timeout=5)
+        code = self.process.exitcode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return WorkerError(f"simulator worker {self.number} (pid {self.process.pid}) died ({how})")
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        """Send ``message``; WorkerError if the worker is gone."""
+        try:
+            self.connection.send(message)
+        except OSError:  # an EPIPE must not reach the CLI, which takes it for a closed stdout
+            raise self.died() from None
+
     def receive(self, kind: str) -> Any:
         """The next message of ``kind`` (day reports that come first are kept for later)."""
         while True:
             try:
                 message = self.connection.recv()
             except (EOFError, OSError):
-                self.process.join(timeout=5)
-                code = self.process.exitcode
-                how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                raise WorkerError(
-                    f"simulator worker {self.number} (pid {self.process.pid}) died ({how})"
-                ) from None
+                raise self.died() from None
             if message[0] == "error":
                 raise WorkerError(f"simulator worker {self.number} failed: {message[1]}")
             if message[0] == kind:
@@ -301,7 +310,7 @@ class ParallelDays:
                 list(simulator.quiet),
                 first,
             )
-            worker.connection.send(run)
+            worker.send(run)
         self.running = True
 
     def pieces(self, day: date) -> Iterator[DayBatch]:
@@ -332,7 +341,7 @@ class ParallelDays:
                 assert shared.map is not None
                 np.frombuffer(shared.map, dtype=np.int64, count=count)[:] = starts[at : at + count]
             # Small messages only: the parent never blocks writing to a worker that is writing to it.
-            worker.connection.send(("place", ordinal, self.pool.lines.size, shared.size))
+            worker.send(("place", ordinal, self.pool.lines.size, shared.size))
             at += count
         for worker in self.workers:
             worker.receive("placed")
@@ -355,6 +364,6 @@ class ParallelDays:
         # After a worker failed, the pool is closed next anyway: nothing more to wait for.
         with contextlib.suppress(OSError, WorkerError):
             for worker in self.workers:
-                worker.connection.send(("end",))
+                worker.send(("end",))
             for worker in self.workers:
                 worker.receive("ended")
