@@ -564,7 +564,7 @@ def run_simulation(
                 run.checkpoint()
             pool = _pool(workers, len(simulator.active), stack)
             if pool is not None:
-                days = pool.days(simulator, course.day)
+                days = pool.days(simulator, course.day, course.until_day)
                 stack.callback(days.close)
                 run.source = days
             run.walk()

@@ -123,6 +123,7 @@ def _run(
     stock: dict[int, StoreStock],
     quiet: list[tuple[int, int]],
     first: date,
+    end: date | None,
 ) -> bool:
     """Generate days from ``first`` until the parent ends the run; False if it said exit."""
     simulator = ChainSimulator(seed_material, scale, indices)
@@ -132,7 +133,8 @@ def _run(
     pending: deque[tuple[int, list[bytes], np.ndarray]] = deque()
     day = first
     while True:
-        while len(pending) < LOOKAHEAD_DAYS:
+        # Not past the run's end: a day made ahead and never written would be wasted work.
+        while len(pending) < LOOKAHEAD_DAYS and (end is None or day < end):
             batch = simulator.day(day)
             index_of = {simulator.keys[i]: i for i in simulator.active}
             values = batch.values
@@ -259,9 +261,9 @@ class WorkerPool:
         """How many workers the pool has."""
         return len(self.workers)
 
-    def days(self, simulator: ChainSimulator, first: date) -> ParallelDays:
-        """A day source that generates ``simulator``'s run from ``first`` on in the workers."""
-        return ParallelDays(self, simulator, first)
+    def days(self, simulator: ChainSimulator, first: date, end: date | None = None) -> ParallelDays:
+        """A day source that generates ``simulator``'s run from ``first`` (until ``end``) in the workers."""
+        return ParallelDays(self, simulator, first, end)
 
     def close(self) -> None:
         """Stop every worker and wait for it (killing any that does not stop)."""
@@ -288,7 +290,7 @@ class WorkerPool:
 class ParallelDays:
     """The run's days from the pool's workers: ``pieces`` as ``ChainSimulator.pieces`` gives them."""
 
-    def __init__(self, pool: WorkerPool, simulator: ChainSimulator, first: date) -> None:
+    def __init__(self, pool: WorkerPool, simulator: ChainSimulator, first: date, end: date | None) -> None:
         self.pool = pool
         self.stock = list(simulator.stock)
         self.keys: Sequence[bytes] = simulator.keys
@@ -309,6 +311,7 @@ class ParallelDays:
                 stock,
                 list(simulator.quiet),
                 first,
+                end,
             )
             worker.send(run)
         self.running = True
