@@ -63,12 +63,46 @@ def child(argv: list[str]) -> None:
     print(json.dumps({"count": emitted, "seconds": seconds}))
 
 
-def generation(workers: int, days: int, scale: float, path: str) -> tuple[int, float]:
-    """One generation run in a fresh child: (transactions, seconds)."""
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (every process), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def generation(workers: int, days: int, scale: float, path: str) -> tuple[int, float, float]:
+    """One generation run in a fresh child: (transactions, seconds, others' CPU share of the run).
+
+    The last is what other processes on the machine used while it ran, in cores (0 = a quiet
+    machine): the busy time /proc/stat counts, less the child's own (workers included).
+    """
     command = [sys.executable, "-c", _CHILD, str(HERE), str(workers), str(days), str(scale), path]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    before, started = busy_seconds(), time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall, busy = time.perf_counter() - started, busy_seconds() - before
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"the run with {workers} worker(s) failed")
     report = json.loads(output.strip().splitlines()[-1])
-    return int(report["count"]), float(report["seconds"])
+    others = max(0.0, busy - usage.ru_utime - usage.ru_stime) / wall
+    return int(report["count"]), float(report["seconds"]), others
+
+
+def ceiling(days: int, scale: float) -> float:
+    """How much two independent one-process runs gain by running together: the machine's own limit.
+
+    Two children generate the same run at once, each on its own; the result is
+    2 × (one alone) ÷ (the two together), 2.0 on a machine whose two cores do not slow each other.
+    """
+    _, alone, _ = generation(1, days, scale, os.devnull)
+    command = [sys.executable, "-c", _CHILD, str(HERE), "1", str(days), str(scale), os.devnull]
+    started = time.perf_counter()
+    both = [subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(2)]
+    if any(p.wait() != 0 for p in both):
+        raise SystemExit("a ceiling run failed")
+    return 2 * alone / (time.perf_counter() - started)
 
 
 def command(workers: int, days: int, scale: float, path: str, home: str) -> float:
@@ -128,11 +162,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", default=os.devnull, help="where the lines go (default /dev/null)")
     parser.add_argument("--check", action="store_true", help="write to files and compare the bytes")
     parser.add_argument("--skip-command", action="store_true", help="do not time the whole command")
+    parser.add_argument("--ceiling", action="store_true", help="also time two one-process runs at once")
     args = parser.parse_args(argv)
     if args.workers < 2 or args.days < 1 or args.rounds < 1:
         parser.error("--workers must be at least 2, --days and --rounds at least 1")
 
     times: dict[int, list[float]] = {1: [], args.workers: []}
+    others: list[float] = []
     commands: dict[int, list[float]] = {1: [], args.workers: []}
     counts: set[int] = set()
     digests: set[str] = set()
@@ -140,11 +176,16 @@ def main(argv: list[str] | None = None) -> None:
         for round_ in range(1, args.rounds + 1):
             for workers in (1, args.workers):
                 path = f"{home}/out-{workers}.jsonl" if args.check else args.output
-                count, seconds = generation(workers, args.days, args.scale, path)
+                count, seconds, busy = generation(workers, args.days, args.scale, path)
+                others.append(busy)
                 counts.add(count)
                 digests.add(digest(path))
                 times[workers].append(seconds)
-                print(f"round {round_}, {workers} worker(s): {count:,} in {seconds:.2f} s", file=sys.stderr)
+                print(
+                    f"round {round_}, {workers} worker(s): {count:,} in {seconds:.2f} s "
+                    f"(other processes used {busy:.2f} cores meanwhile)",
+                    file=sys.stderr,
+                )
                 if not args.skip_command:
                     commands[workers].append(command(workers, args.days, args.scale, path, home))
                     digests.add(digest(path))
@@ -165,7 +206,8 @@ def main(argv: list[str] | None = None) -> None:
         f"- Workload: `--start {START} --days {args.days} --scale {args.scale}` to JSON lines "
         f"({args.output if not args.check else 'files, compared'}), {count:,} receipts; "
         f"median of {args.rounds} alternating rounds"
-        + ("; outputs checked identical (SHA-256)" if args.check else ""),
+        + ("; outputs checked identical (SHA-256)" if args.check else "")
+        + f"; other processes used {min(others):.2f}–{max(others):.2f} cores during the runs",
         "",
         "| run | generation s | receipts/s | × one process | whole command s |",
         "|---|---:|---:|---:|---:|",
@@ -174,6 +216,15 @@ def main(argv: list[str] | None = None) -> None:
         whole = f"{statistics.median(commands[workers]):.2f}" if commands[workers] else "—"
         label = "one process" if workers == 1 else f"`--workers {workers}`"
         lines.append(f"| {label} | {seconds:.2f} | {count / seconds:,.0f} | {one / seconds:.2f} | {whole} |")
+    if args.ceiling:
+        limit = ceiling(args.days, args.scale)
+        lines += [
+            "",
+            f"Two independent one-process runs at once: {limit:.2f}× one alone (this machine's own limit; "
+            "a single pair, so as noisy as one round).",
+        ]
+    rounds = ", ".join(f"{a / b:.2f}" for a, b in zip(times[1], times[args.workers], strict=True))
+    lines += ["", f"Ratio per round (one process ÷ `--workers {args.workers}`): {rounds}."]
     print("\n".join(lines))
 
 
