@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from pos_pipeline.config import Settings, load_settings
+if TYPE_CHECKING:  # pydantic takes a fifth of a second to import: only commands that read settings pay
+    from pos_pipeline.config import Settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -26,6 +27,8 @@ class AppState:
     def get_settings(self) -> Settings:
         """The settings, read once on first use."""
         if self.settings is None:
+            from pos_pipeline.config import load_settings
+
             self.settings = load_settings()
         return self.settings
 

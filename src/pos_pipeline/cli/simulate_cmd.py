@@ -10,18 +10,14 @@ from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pos_pipeline.broker.admin import ensure_topics
-from pos_pipeline.broker.producer import Publisher
 from pos_pipeline.cli.common import MetricsHost, MetricsPort, Quiet, err_console, state
 from pos_pipeline.cli.progress import ProgressLine, Rate, duration
 from pos_pipeline.errors import ConfigError
-from pos_pipeline.metrics.exposition import DEFAULT_HOST, serve
-from pos_pipeline.metrics.simulator import SimulatorMetrics
-from pos_pipeline.services import resolve_bootstrap_servers
+from pos_pipeline.reference.catalogue import stores
 from pos_pipeline.signals import stop_on_signals
 from pos_pipeline.simulate.run import (
     CHECKPOINT_EVERY_S,
@@ -35,7 +31,15 @@ from pos_pipeline.simulate.run import (
     finished,
     run_simulation,
 )
+from pos_pipeline.simulate.shards import parse_shard
 from pos_pipeline.simulate.state import default_path, load
+
+if TYPE_CHECKING:
+    from pos_pipeline.simulate.workers import WorkerPool
+
+# Kafka, Prometheus and the services are imported only by the runs that use them: a JSON-lines
+# run starts without them (see BENCHMARKS.md, "first receipt").
+DEFAULT_METRICS_HOST = "127.0.0.1"  # metrics.exposition.DEFAULT_HOST
 
 
 class Output(StrEnum):
@@ -104,7 +108,17 @@ def simulate(
         str | None, typer.Option(help="jsonl only: also write restock events to this file.")
     ] = None,
     metrics_port: MetricsPort = None,
-    metrics_host: MetricsHost = DEFAULT_HOST,
+    metrics_host: MetricsHost = DEFAULT_METRICS_HOST,
+    workers: Annotated[
+        int, typer.Option(help="Generate in N processes (same output); 1 = in this process.")
+    ] = 1,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="K/N: make only the K-th of N disjoint parts of the run (a share of the stores), "
+            "so that N processes or machines publish one run together."
+        ),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Generate checkout transactions (contract v1), keyed by store; the run's state is saved as it goes."""
@@ -114,6 +128,9 @@ def simulate(
             raise ConfigError(f"--resume continues the saved run: {', '.join(given)} come from its state")
     elif not catch_up:
         raise ConfigError("--no-catch-up goes with --resume")
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    sharded = parse_shard(shard, len(stores())) if shard is not None else None
     options = SimulationOptions(
         seed=seed if seed is not None else 1,
         count=count,
@@ -124,8 +141,13 @@ def simulate(
         speed=speed,
         follow=follow,
         catch_up=catch_up,
+        shard=sharded,
     )
     options.validate()
+    if sharded is not None and start is None and not resume:
+        raise ConfigError(
+            "--shard needs --start: every shard must draw the same run (use --start with --follow to go live)"
+        )
     if follow and start is None and not resume:
         raise ConfigError("--follow goes with --start (without --start, a run is live from now anyway)")
     if partitions < 1:
@@ -136,11 +158,12 @@ def simulate(
         raise ConfigError(
             "--inventory-file goes with --output jsonl (Kafka gets restocks on POS_INVENTORY_TOPIC)"
         )
-    settings = state.get_settings()
     if checkpoint_every < 0:
         raise ConfigError(f"--checkpoint-every must be 0 or more, got {checkpoint_every}")
     saving = StateFile(
-        Path(state_file) if state_file else default_path(settings.home), resume, checkpoint_every
+        Path(state_file) if state_file else default_path(state.get_settings().home, sharded),
+        resume,
+        checkpoint_every,
     )
     if resume and count is None and days is None and not follow and finished(load(saving.path)):
         err_console.print(
@@ -150,19 +173,31 @@ def simulate(
         return
     if not resume:
         _warn_if_replacing(saving.path)
-    metrics = SimulatorMetrics()
     progress = SimulationProgress()
-    progress.on_advance.append(metrics.emitted)
     stop = threading.Event()
     began = time.monotonic()
     with ExitStack() as stack:
+        # Workers are forked first, while this process has no other thread: see simulate/workers.py.
+        pool = _worker_pool(workers, stack)
+        on_failure = None
         if metrics_port is not None:
+            from pos_pipeline.metrics.exposition import serve
+            from pos_pipeline.metrics.simulator import SimulatorMetrics
+
+            metrics = SimulatorMetrics()
+            progress.on_advance.append(metrics.emitted)
+            on_failure = metrics.publish_errors.inc
             stack.callback(serve(metrics.registry, metrics_port, metrics_host).close)
         sink: Sink
         if output is Output.kafka:
+            from pos_pipeline.broker.admin import ensure_topics
+            from pos_pipeline.broker.producer import Publisher
+            from pos_pipeline.services import resolve_bootstrap_servers
+
+            settings = state.get_settings()
             bootstrap = resolve_bootstrap_servers(settings)
             ensure_topics(bootstrap, settings.kafka, [settings.topic, settings.inventory_topic], partitions)
-            publisher = Publisher(bootstrap, settings.kafka, on_failure=metrics.publish_errors.inc)
+            publisher = Publisher(bootstrap, settings.kafka, on_failure=on_failure)
             sink = KafkaSink(publisher, settings.topic, settings.inventory_topic)
             where = f"topic {settings.topic} at {bootstrap}"
         else:
@@ -175,7 +210,7 @@ def simulate(
                 where = file
         stop_on_signals(stop)
         with ProgressLine(_progress_text(progress, began), quiet):
-            emitted = run_simulation(options, sink, stop, progress, saving)
+            emitted = run_simulation(options, sink, stop, progress, saving, pool or workers)
     seconds = time.monotonic() - began
     err_console.print(
         f"simulated {emitted} transactions to {where} in {seconds:.1f} s; "
@@ -183,6 +218,16 @@ def simulate(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _worker_pool(workers: int, stack: ExitStack) -> WorkerPool | None:
+    """The worker processes for ``--workers`` above one (at most one per store)."""
+    count = min(workers, len(stores()))
+    if count < 2:
+        return None
+    from pos_pipeline.simulate.workers import WorkerPool
+
+    return stack.enter_context(WorkerPool(count))
 
 
 def _warn_if_replacing(path: Path) -> None:

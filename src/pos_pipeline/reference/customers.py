@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 
-from faker import Faker
-
 from pos_pipeline.reference.catalogue import Store, stores
 
 CUSTOMER_COUNT = 10_000
@@ -47,6 +45,8 @@ def _postal_code(rng: random.Random, store: Store) -> str:
 
 def customer_profiles() -> Iterator[dict[str, object]]:
     """Names, contact details and addresses of every member, the same on every call."""
+    from faker import Faker  # slow to import, and the simulator needs only the identities above
+
     fake = Faker("en_CA")
     fake.seed_instance(REFERENCE_SEED)
     rng = random.Random(REFERENCE_SEED + 1)

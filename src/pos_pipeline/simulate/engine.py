@@ -8,7 +8,7 @@ whatever the batch sizes or the output, and memory is bounded by one day.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -22,122 +22,35 @@ from pos_pipeline.reference.customers import customers
 from pos_pipeline.reference.tax import AppliedTax, TaxTable, tax_table
 from pos_pipeline.simulate import encode
 from pos_pipeline.simulate.assortment import Assortment
+from pos_pipeline.simulate.batch import (
+    RESTOCK,
+    TRANSACTION,
+    DayBatch,
+    Event,
+    event_id,
+    event_identity,
+    joined,
+)
 from pos_pipeline.simulate.payments import CASH, choose_methods
 from pos_pipeline.simulate.schedule import SLOT_S, StoreDay, closed_day, store_day
 from pos_pipeline.simulate.shoppers import Members
 from pos_pipeline.simulate.stock import StoreStock, opening_stocks
 
+__all__ = [
+    "RESTOCK",
+    "TRANSACTION",
+    "ChainSimulator",
+    "DayBatch",
+    "Event",
+    "basket_sizes",
+    "event_id",
+    "event_identity",
+]
+
 REGISTER_AREA_M2 = 500
 RATE_SCALE = 1_000_000
 DELIVERY_BEFORE_OPENING_S = 3600
 CLOSED_DAY_DELIVERY_S = 6 * 3600
-TRANSACTION = "transaction"
-RESTOCK = "restock"
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One message: its kind, key, JSON body and UTC instant in milliseconds."""
-
-    kind: str
-    key: bytes
-    value: bytes
-    utc_ms: int
-
-
-@dataclass(slots=True)
-class DayBatch:
-    """A day's checkouts in UTC order (as parallel lists, cheaper than objects) and its restocks."""
-
-    keys: list[bytes]
-    values: list[bytes]
-    utc_ms: list[int]
-    restocks: list[Event]
-
-    def head(self, count: int) -> DayBatch:
-        """The first ``count`` checkouts, with the restocks made before the last of them."""
-        if count >= len(self.values):
-            return self
-        last = self.utc_ms[count - 1] if count else -1
-        return DayBatch(
-            self.keys[:count],
-            self.values[:count],
-            self.utc_ms[:count],
-            [r for r in self.restocks if r.utc_ms <= last],
-        )
-
-    def after(self, first_ms: int, until_ms: int | None) -> DayBatch:
-        """The events at or after ``first_ms`` and before ``until_ms``."""
-        end = until_ms if until_ms is not None else 2**62
-        keep = [i for i, at in enumerate(self.utc_ms) if first_ms <= at < end]
-        return DayBatch(
-            [self.keys[i] for i in keep],
-            [self.values[i] for i in keep],
-            [self.utc_ms[i] for i in keep],
-            [r for r in self.restocks if first_ms <= r.utc_ms < end],
-        )
-
-    def skip(self, transactions: int, restocks: int) -> DayBatch:
-        """Without the first ``transactions`` checkouts and ``restocks`` restocks (emitted before)."""
-        if not transactions and not restocks:
-            return self
-        return DayBatch(
-            self.keys[transactions:],
-            self.values[transactions:],
-            self.utc_ms[transactions:],
-            self.restocks[restocks:],
-        )
-
-    def without(self, ids: set[bytes]) -> tuple[DayBatch, int, int]:
-        """Without the events whose ids are in ``ids``; and how many checkouts and restocks that removed."""
-        if not ids:
-            return self, 0, 0
-        keep = [i for i, value in enumerate(self.values) if event_id(value) not in ids]
-        restocks = [r for r in self.restocks if event_id(r.value) not in ids]
-        batch = DayBatch(
-            [self.keys[i] for i in keep],
-            [self.values[i] for i in keep],
-            [self.utc_ms[i] for i in keep],
-            restocks,
-        )
-        return batch, len(self.values) - len(keep), len(self.restocks) - len(restocks)
-
-    def split(self, at_ms: int) -> tuple[DayBatch, DayBatch]:
-        """The events before ``at_ms``, and the rest."""
-        return self.after(0, at_ms), self.after(at_ms, None)
-
-    def last_ms(self) -> int | None:
-        """The instant of the latest event, if any."""
-        return max(self.utc_ms[-1:] + [r.utc_ms for r in self.restocks[-1:]], default=None)
-
-    def events(self) -> list[Event]:
-        """Every event as an object, in UTC order (restocks before checkouts at the same instant)."""
-        merged = self.restocks + [
-            Event(TRANSACTION, k, v, t) for k, v, t in zip(self.keys, self.values, self.utc_ms, strict=True)
-        ]
-        return sorted(merged, key=lambda e: e.utc_ms)
-
-
-_ID = b'_id":"'
-_OCCURRED = b'"occurred_at":"'
-
-
-def event_id(value: bytes) -> bytes:
-    """A simulated event's id (``transaction_id`` or ``event_id``: the first id in its body)."""
-    at = value.find(_ID) + len(_ID)
-    return value[at : at + 36]
-
-
-def event_identity(value: bytes) -> tuple[date, bytes] | None:
-    """The local date and id of any message body that looks like ours, or None."""
-    at, occurred = value.find(_ID), value.find(_OCCURRED)
-    if at < 0 or occurred < 0:
-        return None
-    try:
-        day = date.fromisoformat(value[occurred + len(_OCCURRED) : occurred + len(_OCCURRED) + 10].decode())
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return day, value[at + len(_ID) : at + len(_ID) + 36]
 
 
 def basket_sizes(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -155,13 +68,35 @@ def _uuids(rng: np.random.Generator, count: int) -> np.ndarray:
     return encode.uuid_texts(raw)
 
 
-class ChainSimulator:
-    """Generates the whole chain's events, day by day."""
+@dataclass(slots=True)
+class _StoreDayEvents:
+    """One store-day's checkouts (bodies and UTC instants, in time order) and its restock."""
 
-    def __init__(self, seed_material: str, scale: float) -> None:
+    key: bytes
+    values: list[bytes]
+    utc_ms: np.ndarray
+    restock: Event | None
+    #: How many checkouts (and whether the restock) went into a piece already.
+    taken: int = 0
+    restock_taken: bool = False
+
+
+NO_EVENT_MS = 2**62
+
+
+class ChainSimulator:
+    """Generates the chain's events (all its stores', or some of them), day by day."""
+
+    def __init__(self, seed_material: str, scale: float, store_indices: Sequence[int] | None = None) -> None:
+        self.seed_material = seed_material
         self.seed = int.from_bytes(hashlib.sha256(seed_material.encode()).digest()[:8], "big")
         self.scale = scale
         self.stores = stores()
+        #: The stores this simulator generates (indices into ``stores``, ascending): a shard's or a
+        #: worker's. Each store-day depends only on the seed and that store's earlier days.
+        self.active = (
+            tuple(sorted(store_indices)) if store_indices is not None else tuple(range(len(self.stores)))
+        )
         self.products = products()
         self.assortment = Assortment(self.products)
         self.members = Members(customers(), [s.store_id for s in self.stores])
@@ -169,6 +104,7 @@ class ChainSimulator:
         self.taxes: TaxTable = tax_table()
         self.lines = encode.LineEncoder(self.products)
         self.registers = [self.registers_of(s) for s in self.stores]
+        self.keys = tuple(s.store_id.encode() for s in self.stores)
         #: UTC millisecond intervals [from, until) in which no checkout is rung up (a live run's
         #: start, an outage skipped with --no-catch-up); deliveries and reorders still happen.
         self.quiet: list[tuple[int, int]] = []
@@ -186,47 +122,80 @@ class ChainSimulator:
             day += timedelta(days=1)
 
     def day(self, day: date) -> DayBatch:
-        """Every store's events on local date ``day``, checkouts merged in UTC order."""
+        """Every active store's events on local date ``day``, checkouts merged in UTC order."""
+        return joined(list(self.pieces(day)) or [DayBatch([], [], [], [])])
+
+    def pieces(self, day: date) -> Iterator[DayBatch]:
+        """The events of ``day`` in consecutive time slices, each as soon as it is final.
+
+        Store-days are generated in the order of their first possible event (a delivery, or
+        opening time); a slice is final when no store still to generate can have an event in it.
+        So the east's early morning comes out after a few store-days, not after the whole day.
+        Joined, the slices are :meth:`day`. A day abandoned part-way leaves some stores' stock
+        advanced and others not: start the next run from saved stock.
+        """
+        trading = {i: store_day(self.stores[i], day, self.scale) for i in self.active}
+        earliest = {i: self._earliest_ms(i, day, trading[i]) for i in self.active}
+        order = sorted(self.active, key=lambda i: (earliest[i], i))
+        made: dict[int, _StoreDayEvents] = {}
+        final_before = -1
+        for position, index in enumerate(order):
+            made[index] = self._store_day(index, day, trading[index])
+            later = earliest[order[position + 1]] if position + 1 < len(order) else NO_EVENT_MS + 1
+            if later > final_before:
+                final_before = later
+                piece = self._piece([made[i] for i in self.active if i in made], final_before)
+                if piece.transactions or piece.restocks:
+                    yield piece
+
+    def _earliest_ms(self, index: int, day: date, trading: StoreDay | None) -> int:
+        """No event of this store-day is earlier than this (UTC ms): its delivery, or its opening."""
+        if any(d.due <= day for d in self.stock[index].pending):
+            at, at_s = self._delivery_day(self.stores[index], day, trading)
+            return int(at.utc_ms(np.array([at_s * 1000]))[0])
+        if trading is not None:
+            return int(trading.utc_ms(np.array([trading.opens_s * 1000]))[0])
+        return NO_EVENT_MS
+
+    @staticmethod
+    def _piece(made: list[_StoreDayEvents], before_ms: int) -> DayBatch:
+        """The events before ``before_ms`` not taken yet (``made`` in store order, for the ties)."""
         keys: list[bytes] = []
         values: list[bytes] = []
         times: list[np.ndarray] = []
         restocks: list[Event] = []
-        for index, store in enumerate(self.stores):
-            rng = np.random.Generator(
-                np.random.PCG64(np.random.SeedSequence([self.seed, index, day.toordinal()]))
-            )
-            sold = self._store_day(rng, index, store, day, restocks)
-            if sold is not None:
-                count = len(sold[0])
-                keys += [store.store_id.encode()] * count
-                values += sold[0]
-                times.append(sold[1])
+        for events in made:
+            if events.restock is not None and not events.restock_taken and events.restock.utc_ms < before_ms:
+                restocks.append(events.restock)
+                events.restock_taken = True
+            stop = int(np.searchsorted(events.utc_ms, before_ms, side="left"))
+            if stop > events.taken:
+                keys += [events.key] * (stop - events.taken)
+                values += events.values[events.taken : stop]
+                times.append(events.utc_ms[events.taken : stop])
+                events.taken = stop
+        restocks.sort(key=lambda e: e.utc_ms)
         if not values:
             return DayBatch([], [], [], restocks)
         utc = np.concatenate(times)
         order = np.argsort(utc, kind="stable").tolist()
-        return DayBatch(
-            [keys[i] for i in order],
-            [values[i] for i in order],
-            utc[order].tolist(),
-            sorted(restocks, key=lambda e: e.utc_ms),
-        )
+        return DayBatch([keys[i] for i in order], [values[i] for i in order], utc[order].tolist(), restocks)
 
-    def _store_day(
-        self, rng: np.random.Generator, index: int, store: Store, day: date, restocks: list[Event]
-    ) -> tuple[list[bytes], np.ndarray] | None:
-        stock = self.stock[index]
-        trading = store_day(store, day, self.scale)
+    def _store_day(self, index: int, day: date, trading: StoreDay | None) -> _StoreDayEvents:
+        rng = np.random.Generator(
+            np.random.PCG64(np.random.SeedSequence([self.seed, index, day.toordinal()]))
+        )
+        store, stock = self.stores[index], self.stock[index]
         received = stock.deliver(day)
-        if received is not None:
-            restocks.append(self._restock(rng, store, day, trading, received))
+        restock = self._restock(rng, store, day, trading, received) if received is not None else None
         sold = None
         if trading is not None and not self._all_quiet(trading):
             count = int(rng.poisson(trading.expected))
             if count:
                 sold = self._checkouts(rng, index, store, trading, count)
         stock.reorder(day)
-        return sold
+        values, utc = sold if sold is not None else ([], np.zeros(0, dtype=np.int64))
+        return _StoreDayEvents(self.keys[index], values, utc, restock)
 
     def _all_quiet(self, trading: StoreDay) -> bool:
         """Whether the whole trading day falls in a quiet interval (then nothing needs drawing)."""
@@ -240,6 +209,13 @@ class ChainSimulator:
             rung &= (basket_utc < start) | (basket_utc >= until)
         return rung
 
+    @staticmethod
+    def _delivery_day(store: Store, day: date, trading: StoreDay | None) -> tuple[StoreDay, int]:
+        """The day a delivery is stamped with, and its local second: before opening, or at six."""
+        if trading is None:
+            return closed_day(store, day, CLOSED_DAY_DELIVERY_S), CLOSED_DAY_DELIVERY_S
+        return trading, trading.opens_s - DELIVERY_BEFORE_OPENING_S
+
     def _restock(
         self,
         rng: np.random.Generator,
@@ -248,11 +224,7 @@ class ChainSimulator:
         trading: StoreDay | None,
         received: np.ndarray,
     ) -> Event:
-        if trading is None:
-            trading = closed_day(store, day, CLOSED_DAY_DELIVERY_S)
-            at_s = CLOSED_DAY_DELIVERY_S
-        else:
-            at_s = trading.opens_s - DELIVERY_BEFORE_OPENING_S
+        trading, at_s = self._delivery_day(store, day, trading)
         lines = ",".join(
             f'{{"sku":"{self.products[i].sku}","quantity":"'
             f'{format_millis(int(q)) if self.assortment.weighed[i] else int(q) // 1000}"}}'

@@ -13,27 +13,28 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from pos_pipeline.errors import ConfigError
+from pos_pipeline.reference.catalogue import stores
 from pos_pipeline.reference.tax import tax_table
 from pos_pipeline.simulate import state as saved_state
-from pos_pipeline.simulate.engine import (
-    TRANSACTION,
-    ChainSimulator,
-    DayBatch,
-    Event,
-    event_id,
-    event_identity,
-)
+from pos_pipeline.simulate.batch import TRANSACTION, DayBatch, Event, event_id, event_identity
+from pos_pipeline.simulate.engine import ChainSimulator
+from pos_pipeline.simulate.shards import shard_stores
 from pos_pipeline.simulate.sinks import JsonLinesSink, KafkaSink, Sink
 from pos_pipeline.simulate.state import AFRESH, RunState, StateLock
 from pos_pipeline.simulate.stock import StoreStock
+
+if TYPE_CHECKING:
+    from pos_pipeline.simulate.workers import WorkerPool
 
 __all__ = [
     "CHECKPOINT_EVERY_S",
@@ -72,6 +73,8 @@ class SimulationOptions:
     speed: float | None = None
     follow: bool = False
     catch_up: bool = True
+    #: (K, N): generate only the K-th of N disjoint parts of the chain's stores.
+    shard: tuple[int, int] | None = None
 
     def validate(self) -> None:
         """Raise ConfigError for values that cannot be simulated."""
@@ -89,6 +92,11 @@ class SimulationOptions:
             raise ConfigError("--follow runs until stopped: it cannot go with --days or --count")
         if self.follow and self.rate is not None:
             raise ConfigError("--follow keeps the chain's clock: it cannot go with --rate")
+        if self.shard is not None and self.count is not None:
+            raise ConfigError(
+                "--count cannot go with --shard: a count cut across all stores cannot be split "
+                "between shards (end a sharded run with --days)"
+            )
         first = tax_table().first_date
         if self.start is not None and self.start < first:
             raise ConfigError(f"--start must be {first.isoformat()} or later (tax law is known from then)")
@@ -162,6 +170,11 @@ def finished(course: RunState) -> bool:
 
 def _fresh(options: SimulationOptions, sink: Sink) -> tuple[ChainSimulator, RunState]:
     """A new run, from ``--start`` or from now."""
+    if options.shard is not None and options.start is None:
+        raise ConfigError(
+            "--shard needs --start: every shard must draw the same run, and a real-time run's "
+            "stream depends on the instant it is launched (use --start with --follow to go live)"
+        )
     speed = options.speed if options.speed is not None else 1.0
     now = _now_ms()
     # Each real-time run draws its own stream, so two runs never share transaction ids.
@@ -171,6 +184,7 @@ def _fresh(options: SimulationOptions, sink: Sink) -> tuple[ChainSimulator, RunS
         options.seed, options.scale, material, sink.kind, sink.topics(),
         day=options.start or _head_office_date(now), stock=[],
         count_left=options.count, speed=speed, rate=options.rate, follow=options.follow,
+        shard=list(options.shard) if options.shard is not None else None,
     )  # fmt: skip
     if options.start is not None:
         if options.days is not None:
@@ -183,7 +197,16 @@ def _fresh(options: SimulationOptions, sink: Sink) -> tuple[ChainSimulator, RunS
             course.until_ms = now + options.days * DAY_MS
             # The window ends part-way through a local day: the day after covers every time zone.
             course.until_day = _head_office_date(course.until_ms) + timedelta(days=2)
-    return ChainSimulator(material, options.scale), course
+    return _simulator(course), course
+
+
+def _simulator(course: RunState) -> ChainSimulator:
+    """The simulator of a run: the whole chain, or its shard's stores."""
+    if course.shard is None:
+        return ChainSimulator(course.seed_material, course.scale)
+    areas = [s.floor_area_m2 for s in stores()]
+    kept, of = course.shard
+    return ChainSimulator(course.seed_material, course.scale, shard_stores((kept, of), areas))
 
 
 def _target_ms(course: RunState, now_ms: int) -> int:
@@ -216,11 +239,28 @@ def _resumed(saved: RunState, options: SimulationOptions, sink: Sink) -> RunStat
         course.count_left, course.until_day, course.until_ms = options.count, None, None
     if options.follow:
         course.follow, course.count_left, course.until_day, course.until_ms = True, None, None, None
+    saved_shard = tuple(saved.shard) if saved.shard is not None else None
+    if options.shard is not None and options.shard != saved_shard:
+        what = f"shard {saved_shard[0]}/{saved_shard[1]}" if saved_shard else "the whole chain"
+        raise ConfigError(f"the saved run is {what}: resume it with the same --shard (or none)")
+    if saved_shard is not None and course.count_left is not None:
+        raise ConfigError("--count cannot go with --shard: end a sharded run with --days")
     elsewhere = saved.output != sink.kind or (sink.kind == "kafka" and saved.topics != sink.topics())
     if not saved.closed and elsewhere:
         where = ", ".join(saved.topics) if saved.topics else saved.output
         raise ConfigError(f"the interrupted run wrote to {where}: resume it to the same output")
     return course
+
+
+class DaySource(Protocol):
+    """Where a run's days come from: this process (``ChainSimulator``) or worker processes."""
+
+    #: Every store's stock after the last day given out (a day's start, for checkpoints).
+    stock: list[StoreStock]
+
+    def pieces(self, day: date) -> Iterator[DayBatch]:
+        """The events of ``day``, the day after the last one given out, in time-ordered slices."""
+        ...
 
 
 class _Run:
@@ -239,6 +279,8 @@ class _Run:
         self.simulator, self.course, self.sink = simulator, course, sink
         self.stop, self.progress, self.path = stop, progress, path
         self.every_s = every_s
+        #: Where the walk's days come from (this process, unless workers are given).
+        self.source: DaySource = simulator
         self.emitted = 0
         #: Ids that landed after the last checkpoint of a run that died, by local date.
         self.landed: dict[date, set[bytes]] = {}
@@ -325,23 +367,36 @@ class _Run:
                 break
             if self.exact and not self.landed and time.monotonic() - self.last_checkpoint >= self.every_s:
                 self.checkpoint()
-            batch = self.simulator.day(course.day).skip(course.day_transactions, course.day_restocks)
             ids = self.landed.pop(course.day, set())
             for old in [d for d in self.landed if d < course.day]:
                 del self.landed[old]
-            if ids:
-                self.exact = False
-                batch, transactions, restocks = batch.without(ids)
-                self._count(transactions, restocks, None)
-            whole = len(batch.values) + len(batch.restocks)
-            if course.until_ms is not None:
-                batch = batch.after(0, course.until_ms)
-            if course.count_left is not None:
-                batch = batch.head(course.count_left)
-            transactions, restocks = self._emit(batch)
-            if transactions + restocks < whole:
+            if not self._walk_day(ids):
                 break  # stopped, or the run's end fell inside the day
             self._next_day()
+
+    def _walk_day(self, ids: set[bytes]) -> bool:
+        """Emit the rest of the course's day, slice by slice; whether all of it went out."""
+        course = self.course
+        # What was emitted of the day before (a resumed run) is the first of its events.
+        skip_transactions, skip_restocks = course.day_transactions, course.day_restocks
+        for piece in self.source.pieces(course.day):
+            transactions = min(skip_transactions, piece.transactions)
+            restocks = min(skip_restocks, len(piece.restocks))
+            piece = piece.skip(transactions, restocks)
+            skip_transactions, skip_restocks = skip_transactions - transactions, skip_restocks - restocks
+            if ids:
+                self.exact = False
+                piece, transactions, restocks = piece.without(ids)
+                self._count(transactions, restocks, None)
+            whole = piece.transactions + len(piece.restocks)
+            if course.until_ms is not None:
+                piece = piece.after(0, course.until_ms)
+            if course.count_left is not None:
+                piece = piece.head(course.count_left)
+            transactions, restocks = self._emit(piece)
+            if transactions + restocks < whole:
+                return False
+        return True
 
     def _next_day(self) -> None:
         course = self.course
@@ -350,7 +405,7 @@ class _Run:
         horizon = _local_midnight_ms(course.day) - QUIET_KEPT_DAYS * DAY_MS
         course.quiet = [q for q in course.quiet if q[1] > horizon]
         self.simulator.quiet = list(course.quiet)
-        self.day_stock = _copy(self.simulator.stock)
+        self.day_stock = _copy(self.source.stock)
         self.exact = True
 
     def _count(self, transactions: int, restocks: int, last_ms: int | None) -> None:
@@ -372,16 +427,16 @@ class _Run:
             return self._emit_day(batch)
         past, future = batch.split(_target_ms(course, _now_ms()) + 1)
         transactions, restocks = self._emit_day(past)
-        if future.values or future.restocks:
+        if future.transactions or future.restocks:
             more = self._emit_each(future, self._clock_due)
             transactions, restocks = transactions + more[0], restocks + more[1]
         return transactions, restocks
 
     def _emit_day(self, batch: DayBatch) -> tuple[int, int]:
-        if not batch.values and not batch.restocks:
+        if not batch.transactions and not batch.restocks:
             return 0, 0
         self.sink.write_day(batch)
-        transactions, restocks = len(batch.values), len(batch.restocks)
+        transactions, restocks = batch.transactions, len(batch.restocks)
         self.emitted += transactions
         last = batch.last_ms()
         self._count(transactions, restocks, last)
@@ -469,19 +524,24 @@ def run_simulation(
     stop: threading.Event | None = None,
     progress: SimulationProgress | None = None,
     state: StateFile | None = None,
+    workers: int | WorkerPool = 1,
 ) -> int:
     """Generate into ``sink`` until the run's end or ``stop``; return the transactions emitted.
 
     With ``state``, the run saves its state there as it goes, and with ``state.resume`` it
-    continues the run saved there.
+    continues the run saved there. With ``workers`` (a count above one, or a pool made
+    beforehand, best before any thread starts) the days are generated in worker processes;
+    the output is the same bytes.
     """
     options.validate()
+    if isinstance(workers, int) and workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
     progress = progress if progress is not None else SimulationProgress()
-    with StateLock(state.path) if state is not None else _no_lock():
+    with StateLock(state.path) if state is not None else _no_lock(), ExitStack() as stack:
         saved = saved_state.load(state.path) if state is not None and state.resume else None
         if saved is not None:
             course = _resumed(saved, options, sink)
-            simulator = ChainSimulator(course.seed_material, course.scale)
+            simulator = _simulator(course)
             _restore(simulator, saved, state.path if state else Path("?"))
         else:
             simulator, course = _fresh(options, sink)
@@ -506,11 +566,27 @@ def run_simulation(
                 _skip_outage(run)
             if not run.landed:
                 run.checkpoint()
+            pool = _pool(workers, len(simulator.active), stack)
+            if pool is not None:
+                days = pool.days(simulator, course.day, course.until_day)
+                stack.callback(days.close)
+                run.source = days
             run.walk()
         finally:
             sink.close()
         run.close()
         return run.emitted
+
+
+def _pool(workers: int | WorkerPool, stores: int, stack: ExitStack) -> WorkerPool | None:
+    """The pool to generate in, if any (one made here is closed with ``stack``)."""
+    if not isinstance(workers, int):
+        return workers
+    if min(workers, stores) < 2:
+        return None
+    from pos_pipeline.simulate.workers import WorkerPool
+
+    return stack.enter_context(WorkerPool(min(workers, stores)))
 
 
 def run_id(seed_material: str) -> str:

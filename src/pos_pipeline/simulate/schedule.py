@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import cache
 
-import holidays
 import numpy as np
 from dateutil.easter import easter
 
 from pos_pipeline.reference.catalogue import Store
+from pos_pipeline.simulate.holiday_table import provincial_holidays
 
 TYPICAL_DAILY_TRANSACTIONS = 2000  # a 4,000 m² Canadian supermarket on an ordinary weekday
 TYPICAL_FLOOR_AREA_M2 = 4000
@@ -70,11 +69,6 @@ class StoreDay:
         return normalised
 
 
-@cache
-def _provincial_holidays(province: str, year: int) -> dict[date, str]:
-    return dict(holidays.country_holidays("CA", subdiv=province, years=year).items())
-
-
 # Ontario's Retail Business Holidays Act (Boxing Day left the list in 1996).
 _ONTARIO_CLOSED = {
     "New Year's Day",
@@ -95,17 +89,17 @@ def is_closed(province: str, day: date) -> bool:
     if province == "ON":
         if (day.month, day.day) == (7, 2) and day.weekday() == 0:  # Canada Day on a Sunday moves
             return True
-        return _provincial_holidays(province, day.year).get(day) in _ONTARIO_CLOSED
+        return provincial_holidays(province, day.year).get(day) in _ONTARIO_CLOSED
     if province == "QC":
         # Quebec's Act respecting hours and days of admission to commercial establishments (c. H-2.1, s. 3).
         fixed = (day.month, day.day) in ((1, 2), (6, 24), (7, 1))
-        return fixed or _provincial_holidays(province, day.year).get(day) == "Labor Day"
+        return fixed or provincial_holidays(province, day.year).get(day) == "Labor Day"
     return False
 
 
 def holiday_name(province: str, day: date) -> str | None:
     """The statutory holiday on ``day`` in ``province``, if any."""
-    return _provincial_holidays(province, day.year).get(day)
+    return provincial_holidays(province, day.year).get(day)
 
 
 def _seconds(t: time) -> int:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from confluent_kafka import Message
-
-from pos_pipeline.broker.producer import Publisher
-from pos_pipeline.broker.topic_tail import Offsets, end_offsets, read_since
 from pos_pipeline.contract.schema import RUN_ID_HEADER
-from pos_pipeline.simulate.engine import TRANSACTION, DayBatch, Event
+from pos_pipeline.simulate.batch import TRANSACTION, DayBatch, Event
+
+if TYPE_CHECKING:  # the Kafka client is imported only by the runs that publish
+    from confluent_kafka import Message
+
+    from pos_pipeline.broker.producer import Publisher
+    from pos_pipeline.broker.topic_tail import Offsets
 
 CHUNK = 10_000
 RUN_HEADER = RUN_ID_HEADER
@@ -60,10 +63,17 @@ class JsonLinesSink(Sink):
 
     def write_day(self, batch: DayBatch) -> None:
         """Write each event's body and a newline to its stream."""
-        for start in range(0, len(batch.values), CHUNK):
-            self.stream.write(b"\n".join(batch.values[start : start + CHUNK]) + b"\n")
+        lines = batch.lines()
+        if lines is not None:
+            self.stream.write(lines)  # already one buffer of lines: written as it is
+        else:
+            self._write_values(batch.values)
         if self.inventory is not None and batch.restocks:
             self.inventory.write(b"".join(r.value + b"\n" for r in batch.restocks))
+
+    def _write_values(self, values: list[bytes]) -> None:
+        for start in range(0, len(values), CHUNK):
+            self.stream.write(b"\n".join(values[start : start + CHUNK]) + b"\n")
 
     def write_event(self, event: Event) -> None:
         """Write one event's body and a newline to its stream."""
@@ -106,12 +116,22 @@ class KafkaSink(Sink):
         return [self.topic] + ([self.inventory_topic] if self.inventory_topic else [])
 
     def write_day(self, batch: DayBatch) -> None:
-        """Queue the events for delivery."""
-        if self.inventory_topic is not None:
-            for restock in batch.restocks:
-                self.publisher.publish(self.inventory_topic, restock.key, restock.value, self._headers)
+        """Queue the events for delivery, in time order (a restock before checkouts at its instant).
+
+        So the sequence of messages is the same however the day is cut into batches.
+        """
         publish, topic, headers = self.publisher.publish, self.topic, self._headers
-        for key, value in zip(batch.keys, batch.values, strict=True):
+        keys, values, instants = batch.keys, batch.values, batch.utc_ms
+        done, inventory = 0, self.inventory_topic
+        for restock in batch.restocks:
+            if inventory is None:
+                break
+            due = bisect_left(instants, restock.utc_ms, done)
+            for key, value in zip(keys[done:due], values[done:due], strict=True):
+                publish(topic, key, value, headers)
+            done = due
+            publish(inventory, restock.key, restock.value, headers)
+        for key, value in zip(keys[done:], values[done:], strict=True):
             publish(topic, key, value, headers)
 
     def write_event(self, event: Event) -> None:
@@ -122,6 +142,8 @@ class KafkaSink(Sink):
 
     def checkpoint(self) -> Offsets | None:
         """Wait for every delivery report, then read where the topics end."""
+        from pos_pipeline.broker.topic_tail import end_offsets
+
         self.publisher.flush()
         ends = end_offsets(self.publisher.bootstrap, self.publisher.overrides, self.topics())
         # The listed end can lag (see topic_tail); what was acknowledged to us is exact.
@@ -132,6 +154,8 @@ class KafkaSink(Sink):
 
     def landed_since(self, offsets: Offsets, visit: Callable[[bytes], None]) -> bool:
         """Read this run's messages on the topics from ``offsets`` to their ends."""
+        from pos_pipeline.broker.topic_tail import read_since
+
         since = {t: offsets.get(t, {}) for t in self.topics()}
 
         def ours(message: Message) -> None:

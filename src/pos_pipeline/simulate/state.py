@@ -11,7 +11,7 @@ import fcntl
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -63,13 +63,17 @@ class RunState:
     rate: float | None = None
     #: UTC intervals in which no checkout was rung up (see ChainSimulator.quiet).
     quiet: list[tuple[int, int]] = field(default_factory=list)
+    #: [K, N]: the run is the K-th of N disjoint parts of the chain's stores (None: all of it).
+    shard: list[int] | None = None
     format: int = STATE_FORMAT
     version: str = __version__
     saved_at: str = ""
 
     def to_json(self) -> str:
         """The state as JSON text."""
-        data = asdict(self)
+        # Shallow: the stock is JSON-ready lists already, and deep-copying them (asdict) costs more
+        # than the rest of a run's start-up.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["saved_at"] = datetime.now(tz=UTC).isoformat(timespec="seconds")
         for name in ("day", "until_day"):
             data[name] = data[name].isoformat() if data[name] is not None else None
@@ -104,9 +108,12 @@ class RunState:
             raise ConfigError(f"the simulator state {where} is corrupt ({exc}): {AFRESH}") from None
 
 
-def default_path(home: Path) -> Path:
-    """Where runs keep their state unless ``--state`` says otherwise."""
-    return home / "state" / STATE_FILE
+def default_path(home: Path, shard: tuple[int, int] | None = None) -> Path:
+    """Where runs keep their state unless ``--state`` says otherwise (each shard its own file)."""
+    if shard is None:
+        return home / "state" / STATE_FILE
+    stem, dot, suffix = STATE_FILE.rpartition(".")
+    return home / "state" / f"{stem}.shard-{shard[0]}-of-{shard[1]}{dot}{suffix}"
 
 
 def save(path: Path, state: RunState) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from pos_pipeline.reference.catalogue import Product, Store
-from pos_pipeline.reference.inventory import opening_stock
+from pos_pipeline.reference.inventory import TYPICAL_FLOOR_AREA_M2
 
 LEAD_DAYS = 1
 REMOTE_LEAD_DAYS = 3  # the territories' stores are supplied by road or air from the south
@@ -108,15 +108,21 @@ class StoreStock:
 
 
 def opening_stocks(stores: tuple[Store, ...], products: tuple[Product, ...]) -> list[StoreStock]:
-    """Every store's stock as the warehouse opens it (the same function `pos db init` uses)."""
+    """Every store's stock as the warehouse opens it (``reference.inventory.opening_stock``'s levels).
+
+    Computed for all SKUs of a store at once (a test holds it to ``opening_stock``, which
+    `pos db init` uses): one call per (store, SKU) costs more than the run's first receipts.
+    """
+    popularity = np.array([p.popularity for p in products], dtype=np.float64)
     result = []
     for store in stores:
-        levels = [opening_stock(store, product) for product in products]
-        on_hand = np.array([s.on_hand_millis for s in levels], dtype=np.int64)
+        # The same arithmetic as opening_stock: exact integers divided once, rounded half to even.
+        units = np.maximum(24, np.rint(popularity * 12 * store.floor_area_m2 / TYPICAL_FLOOR_AREA_M2))
+        on_hand = units.astype(np.int64) * 1000
         result.append(
             StoreStock(
                 on_hand=on_hand.copy(),
-                reorder_point=np.array([s.reorder_point_millis for s in levels], dtype=np.int64),
+                reorder_point=units.astype(np.int64) // 4 * 1000,
                 order_up_to=on_hand,
                 lead_days=REMOTE_LEAD_DAYS if store.province in REMOTE_PROVINCES else LEAD_DAYS,
                 on_order=np.zeros(len(products), dtype=bool),

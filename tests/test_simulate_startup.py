@@ -1,0 +1,75 @@
+"""What `pos simulate` does before its first receipt: tables made beforehand, nothing it does not need.
+
+The start-up time itself is measured by ``benchmarks/simulator_startup.py`` (BENCHMARKS.md), not here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from pos_cli import pos_env
+from pos_pipeline.metrics.exposition import DEFAULT_HOST
+from pos_pipeline.reference.catalogue import products, stores
+from pos_pipeline.reference.inventory import opening_stock
+from pos_pipeline.simulate import holiday_table
+from pos_pipeline.simulate.assortment import PICK_RESOLUTION, Assortment, pick_lookup
+from pos_pipeline.simulate.stock import opening_stocks
+
+
+def test_the_holiday_table_is_the_holidays_package() -> None:
+    """After upgrading `holidays`, this may fail: remake the table with
+    ``python -m pos_pipeline.simulate.holiday_table > src/pos_pipeline/data/holidays.csv``."""
+    shipped = (Path(holiday_table.__file__).parent.parent / "data" / holiday_table.FILE).read_text()
+    assert shipped == holiday_table.table_text()
+    assert holiday_table.provincial_holidays("ON", 2026) == holiday_table.from_package("ON", 2026)
+    assert holiday_table.provincial_holidays("QC", 2071) == holiday_table.from_package("QC", 2071)
+
+
+def test_opening_stock_per_store_is_the_warehouse_function() -> None:
+    for store, stock in zip(stores(), opening_stocks(stores(), products()), strict=True):
+        levels = [opening_stock(store, product) for product in products()]
+        assert stock.on_hand.tolist() == [s.on_hand_millis for s in levels]
+        assert stock.order_up_to.tolist() == [s.on_hand_millis for s in levels]
+        assert stock.reorder_point.tolist() == [s.reorder_point_millis for s in levels]
+
+
+def test_pick_lookup_is_the_search_it_replaces() -> None:
+    assortment = Assortment(products())
+    rng = np.random.default_rng(11)
+    cumulative = [assortment.flyer(d).cumulative for d in (date(2025, 1, 2), date(2026, 7, 9))]
+    weights = rng.random(345) ** 3
+    weights[rng.integers(0, 345, 9)] = 0
+    cumulative.append(np.cumsum(weights / weights.sum()))  # may end just short of 1.0
+    edges = np.arange(PICK_RESOLUTION) / PICK_RESOLUTION
+    for c in cumulative:
+        assert np.array_equal(pick_lookup(c), np.searchsorted(c, edges, side="right"))
+
+
+def test_a_jsonl_run_imports_no_kafka_web_or_database_stack(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from pos_pipeline.cli.main import main\n"
+        "sys.argv = ['pos', 'simulate', '--start', '2026-01-05', '--count', '3', '--output', 'jsonl',\n"
+        f"            '--quiet', '--state', {str(tmp_path / 's.json')!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ['confluent_kafka', 'prometheus_client', 'sqlalchemy', 'psycopg', 'starlette', 'faker',\n"
+        "         'holidays', 'pydantic_settings']\n"
+        "print([m for m in heavy if m in sys.modules], file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=pos_env(tmp_path), cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3
+    assert result.stderr.strip().endswith("[]"), result.stderr
+
+
+def test_the_simulators_metrics_host_default_is_the_exposition_one() -> None:
+    from pos_pipeline.cli.simulate_cmd import DEFAULT_METRICS_HOST
+
+    assert DEFAULT_METRICS_HOST == DEFAULT_HOST
