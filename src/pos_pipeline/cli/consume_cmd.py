@@ -26,7 +26,7 @@ def consume(
     max_messages: Annotated[int | None, typer.Option(help="Stop after N messages.")] = None,
     batch_size: Annotated[
         int, typer.Option(help="At most this many messages per database transaction.")
-    ] = 10_000,
+    ] = 25_000,
     partitions: Annotated[int, typer.Option(help="Partitions when creating the topics.")] = 6,
     metrics_port: MetricsPort = None,
     metrics_host: MetricsHost = DEFAULT_HOST,

@@ -57,7 +57,7 @@ class IngestOptions:
     """How to consume: see ``pos consume --help``."""
 
     group: str = "pos-warehouse"
-    batch_size: int = 10_000
+    batch_size: int = 25_000
     # How long a poll waits for a first message before the consumer checks for idleness.
     poll_timeout_s: float = 0.1
     # After the first message, how long to gather more into the same batch. Measured at 1,000
