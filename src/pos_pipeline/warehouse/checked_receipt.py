@@ -170,35 +170,22 @@ class ReceiptChecker:
             return None
         if _signed_cents(wire.rounding) != total - exact:
             return None
-        row = "\t".join(
-            (
-                tid,
-                wire.store_id,
-                str(wire.register_id),
-                NULL if customer is None else customer,
-                wire.payment_method,
-                occurred_at,
-                occurred_at[:-6],
-                occurred_at[:4] + occurred_at[5:7] + occurred_at[8:10],
-                wire.subtotal,
-                wire.tax_total,
-                wire.rounding,
-                wire.total,
-                "CAD",
-                _timestamp(published_at),
-                "\\\\x" + digest.hex(),
-            )
-        )
-        return CheckedReceipt(
+        fields = (
             tid,
-            digest,
-            local_date.year * 10000 + local_date.month * 100 + local_date.day,
-            published_at,
-            row + "\n",
-            "".join(lines),
-            "".join(tax_rows),
-            source,
+            wire.store_id,
+            str(wire.register_id),
+            NULL if customer is None else customer,
+            wire.payment_method,
+            occurred_at,
+            occurred_at[:-6],
+            occurred_at[:4] + occurred_at[5:7] + occurred_at[8:10],
+            wire.subtotal,
+            wire.tax_total,
+            wire.rounding,
+            wire.total,
         )
+        items, taxes = "".join(lines), "".join(tax_rows)
+        return _receipt(fields, digest, local_date, published_at, items, taxes, source)
 
 
 def _cents(text: str) -> int:
@@ -224,24 +211,19 @@ def rows_of(
     """The COPY rows of a transaction the reference checker accepted."""
     tid = str(tx.transaction_id)
     local_time = tx.occurred_at.replace(tzinfo=None).isoformat()
-    row = "\t".join(
-        (
-            tid,
-            _text(tx.store_id),
-            str(tx.register_id),
-            NULL if tx.customer_id is None else _text(tx.customer_id),
-            _text(tx.payment_method),
-            tx.occurred_at.isoformat(),
-            local_time,
-            tx.local_date.strftime("%Y%m%d"),
-            f"{tx.subtotal:.2f}",
-            f"{tx.tax_total:.2f}",
-            f"{tx.rounding:.2f}",
-            f"{tx.total:.2f}",
-            "CAD",
-            _timestamp(published_at),
-            "\\\\x" + digest.hex(),
-        )
+    fields = (
+        tid,
+        _text(tx.store_id),
+        str(tx.register_id),
+        NULL if tx.customer_id is None else _text(tx.customer_id),
+        _text(tx.payment_method),
+        tx.occurred_at.isoformat(),
+        local_time,
+        tx.local_date.strftime("%Y%m%d"),
+        f"{tx.subtotal:.2f}",
+        f"{tx.tax_total:.2f}",
+        f"{tx.rounding:.2f}",
+        f"{tx.total:.2f}",
     )
     where = f"\t{_text(tx.store_id)}\t{tx.local_date.isoformat()}\n"
     items = "".join(
@@ -250,17 +232,22 @@ def rows_of(
         for i in tx.items
     )
     taxes = "".join(f"{tid}\t{t.code}\t{t.rate}\t{t.taxable_amount}\t{t.amount}\n" for t in tx.taxes)
-    day = tx.local_date
-    return CheckedReceipt(
-        tid,
-        digest,
-        day.year * 10000 + day.month * 100 + day.day,
-        published_at,
-        row + "\n",
-        items,
-        taxes,
-        source,
-    )
+    return _receipt(fields, digest, tx.local_date, published_at, items, taxes, source)
+
+
+def _receipt(
+    fields: tuple[str, ...],
+    digest: bytes,
+    day: date,
+    published_at: datetime | None,
+    items: str,
+    taxes: str,
+    source: Any,
+) -> CheckedReceipt:
+    """The receipt, its transaction row ending in the currency, broker stamp and digest."""
+    row = "\t".join((*fields, "CAD", _timestamp(published_at), "\\\\x" + digest.hex()))
+    key = day.year * 10000 + day.month * 100 + day.day
+    return CheckedReceipt(fields[0], digest, key, published_at, row + "\n", items, taxes, source)
 
 
 def _text(value: str) -> str:
