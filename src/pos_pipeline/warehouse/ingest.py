@@ -1,10 +1,10 @@
 """The consume loop: the one place where Kafka offsets and database commits meet.
 
 Order of work per batch, which is what makes results effectively-once:
-1. poll up to ``batch_size`` messages;
+1. poll messages, up to ``batch_size`` a batch;
 2. decode, then check each; rejected ones are dead letters (original bytes, key and reasons);
 3. load the good ones in ONE database transaction (idempotent by transaction id)
-   and commit it;
+   and commit it (in the loading thread, while the next batch is read: ``handoff``);
 4. wait until the dead-letter topic has acknowledged this batch's rejects;
 5. only then commit the batch's Kafka offsets.
 A crash anywhere replays the batch from the last committed offsets; replays are
@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -38,6 +37,7 @@ from pos_pipeline.reference.tax import tax_table
 from pos_pipeline.signals import stop_on_signals
 from pos_pipeline.warehouse.checked_receipt import CheckedReceipt, ReceiptChecker
 from pos_pipeline.warehouse.db import connect, first_line
+from pos_pipeline.warehouse.handoff import CheckedBatch, LoadAbandoned, LoadQueue
 from pos_pipeline.warehouse.loader import BatchLoader, LoadResult
 from pos_pipeline.warehouse.migrate import require_current_schema
 from pos_pipeline.warehouse.restock_loader import IncomingRestock
@@ -60,10 +60,6 @@ class IngestOptions:
     batch_size: int = 25_000
     # How long a poll waits for a first message before the consumer checks for idleness.
     poll_timeout_s: float = 0.1
-    # After the first message, how long to gather more into the same batch. Measured at 1,000
-    # receipts a second on two cores: 0.05 s kept the loader ahead, no gather let the
-    # per-batch costs (commit, rollup passes) build a queue.
-    gather_s: float = 0.05
     idle_exit_s: float | None = None
     max_messages: int | None = None
 
@@ -114,16 +110,6 @@ def known_entities(conn: psycopg.Connection[tuple[object, ...]]) -> KnownEntitie
     return KnownEntities(stores, products, customers)
 
 
-@dataclass(slots=True)
-class _Batch:
-    """What one poll brought, checked: what to load, and the offsets to commit after it."""
-
-    good: list[CheckedReceipt]
-    restocks: list[IncomingRestock]
-    offsets: dict[tuple[str, int], int]
-    messages: int
-
-
 def _published_at(msg: Message) -> datetime | None:
     kind, millis = msg.timestamp()
     if kind == 0 or millis < 0:  # TIMESTAMP_NOT_AVAILABLE
@@ -166,10 +152,7 @@ class Ingestor:
         self._assigned = False
         self._joining = False  # in the group's join: subscribed or revoked, no assignment yet
         self._read = 0
-        # One batch loads in this thread while the next is read and checked: psycopg and
-        # librdkafka release the GIL while they wait, so the two overlap.
-        self._load_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pos-load")
-        self._loading: tuple[Future[bool], _Batch] | None = None
+        self._queue = LoadQueue(self._load)
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = True
@@ -179,8 +162,10 @@ class Ingestor:
         log.info("assigned partitions %s", sorted(p.partition for p in partitions))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # The batch in flight commits its offsets before the partitions go to another member.
-        self._wait_for_load()
+        # What was read loads and commits its offsets before the partitions go to another member.
+        self._queue.drain()
+        with contextlib.suppress(LoadAbandoned):
+            self._commit_loaded()
         # Until partitions come back (a rebalance, a rejoin after a broker stall) the consumer is
         # not idle, it is waiting: --idle-exit must not end it.
         self._assigned = False
@@ -201,50 +186,44 @@ class Ingestor:
         self._joining = True
         try:
             while not self.stop.is_set():
-                limit = self.options.batch_size
+                if not self._commit_loaded(on_batch):
+                    return self.stats
+                room = self.options.batch_size - self._queue.filling
                 if self.options.max_messages is not None:
-                    limit = min(limit, self.options.max_messages - self._read)
-                    if limit <= 0:
+                    left = self.options.max_messages - self._read
+                    if left <= 0:
                         break
-                records = [m for m in self._poll(limit) if self._is_record(m)]
+                    room = min(room, left)
+                if room <= 0:  # the next batch is full: the loader takes it when it is free
+                    self._queue.wait_for_room(self.options.batch_size, self.options.poll_timeout_s)
+                    continue
+                records = [m for m in self._poll(room) if self._is_record(m)]
                 if records:
                     self._read += len(records)
-                    if not self._hand_over(self._check(records)):
-                        break
+                    self._queue.put(self._check(records))
                     self._last_activity = time.monotonic()
-                    self._measure_lag()
-                    if on_batch is not None:
-                        on_batch(self.stats)
                     continue
-                # Nothing new to overlap with: finish the batch in flight now.
-                finished = self.stats.batches
-                if not self._wait_for_load():
-                    break
-                if self.stats.batches != finished and on_batch is not None:
-                    on_batch(self.stats)
                 if self._idle_expired():
                     log.info("nothing to read for %.0f s: exiting", self.options.idle_exit_s or 0)
                     break
                 if time.monotonic() - self._lag_measured >= LAG_REFRESH_S:
                     self._measure_lag()
-            self._wait_for_load()
+            # Stopping: what was read is loaded and its offsets committed first.
+            self._queue.drain()
+            self._commit_loaded(on_batch)
         finally:
             self.close()
         return self.stats
 
     def _poll(self, limit: int) -> list[Message]:
-        """Wait for the first message, then gather for ``gather_s`` more, up to ``limit``.
+        """Wait for a first message, then take what else is already fetched, up to ``limit``.
 
-        Never waiting for a batch to fill keeps a trickle fresh: while one batch loads, the next
-        gathers in librdkafka's queue, so batches grow by themselves to what the database can
-        take (large over a backlog, about a hundred messages at 1,000 a second). The short gather
-        keeps a trickle from being loaded in batches of a few messages, each paying a commit
-        and a pass over the rollups.
+        No waiting for more: what arrives while a batch loads fills the next one (``handoff``).
         """
         first = self._consumer.consume(1, self.options.poll_timeout_s)
         if not first or limit == 1:
             return first
-        return first + self._consumer.consume(limit - 1, self.options.gather_s)
+        return first + self._consumer.consume(limit - 1, 0)
 
     def _idle_expired(self) -> bool:
         # Idle time counts from the first partition assignment: joining a
@@ -289,7 +268,7 @@ class Ingestor:
         self.stats.lag = lag
         self.metrics.set_lag(lag)
 
-    def _check(self, records: list[Message]) -> _Batch:
+    def _check(self, records: list[Message]) -> CheckedBatch:
         """Check every message; dead-letter the rejected ones; the rest is the batch to load."""
         stage = self.metrics.stage
         began = time.perf_counter()
@@ -318,38 +297,37 @@ class Ingestor:
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
             assert topic is not None and partition is not None and offset is not None
             offsets[(topic, partition)] = max(offsets.get((topic, partition), -1), offset + 1)
-        return _Batch(good, restocks, offsets, len(records))
+        return CheckedBatch(good, restocks, offsets, len(records))
 
-    def _hand_over(self, batch: _Batch) -> bool:
-        """Start loading ``batch`` once the one before it is done; False if that one was abandoned."""
-        if not self._wait_for_load():
-            return False
-        self._loading = (self._load_thread.submit(self._load, batch), batch)
-        return True
+    def _commit_loaded(self, on_batch: Callable[[IngestStats], None] | None = None) -> bool:
+        """Commit the offsets of the batches loaded since the last call; False if one was abandoned.
 
-    def _wait_for_load(self) -> bool:
-        """Finish the batch in flight: wait for its database commit, then commit its offsets.
-
-        Offsets are committed here, on the thread that polls, never by the loading thread: in a
-        rebalance librdkafka runs the revoke callback on the polling thread and holds the
-        group's other requests, a commit included, until it returns. False if the batch was
-        abandoned (stopped during a database outage): nothing after it may be committed.
+        A batch abandoned (stopped during a database outage) ends the run: nothing read after it
+        may be committed. A loading error is raised here.
         """
-        if self._loading is None:
-            return True
-        (loading, batch), self._loading = self._loading, None
-        if not loading.result():
+        try:
+            done = self._queue.take_done()
+        except LoadAbandoned:
             return False
+        if not done:
+            return True
+        offsets: dict[tuple[str, int], int] = {}
+        for batch in done:
+            for key, offset in batch.offsets.items():
+                offsets[key] = max(offsets.get(key, -1), offset)
+            self.stats.consumed += batch.messages
+            self.stats.batches += 1
         committing = time.perf_counter()
-        self._commit_offsets([TopicPartition(t, p, o) for (t, p), o in batch.offsets.items()])
+        self._commit_offsets([TopicPartition(t, p, o) for (t, p), o in offsets.items()])
         self.metrics.stage.labels("offsets").observe(time.perf_counter() - committing)
-        for (_, partition), offset in batch.offsets.items():
+        for (_, partition), offset in offsets.items():
             self.stats.positions[partition] = offset
-        self.stats.consumed += batch.messages
-        self.stats.batches += 1
+        self._measure_lag()
+        if on_batch is not None:
+            on_batch(self.stats)
         return True
 
-    def _load(self, batch: _Batch) -> bool:
+    def _load(self, batch: CheckedBatch) -> bool:
         """Load and commit ``batch`` in the database, then wait for its dead letters (loading thread)."""
         if not self._load_with_retry(batch.good, batch.restocks):
             return False
@@ -448,9 +426,7 @@ class Ingestor:
     def close(self) -> None:
         """Leave the group and release the connections."""
         try:
-            with contextlib.suppress(Exception):  # an error of the batch in flight is already raised
-                self._wait_for_load()
-            self._load_thread.shutdown()
+            self._queue.close()
             self._finish_joining()
             self._consumer.close()
         finally:
