@@ -6,6 +6,7 @@ The start-up time itself is measured by ``benchmarks/simulator_startup.py`` (BEN
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from datetime import date
@@ -18,9 +19,11 @@ from pos_cli import pos_env
 from pos_pipeline.config import load_settings
 from pos_pipeline.home import pos_home
 from pos_pipeline.metrics.exposition import DEFAULT_HOST
+from pos_pipeline.money import format_cents, format_millis
+from pos_pipeline.reference import customers as customers_module
 from pos_pipeline.reference.catalogue import products, stores
 from pos_pipeline.reference.inventory import opening_stock
-from pos_pipeline.simulate import holiday_table
+from pos_pipeline.simulate import encode, holiday_table
 from pos_pipeline.simulate.assortment import PICK_RESOLUTION, Assortment, pick_lookup
 from pos_pipeline.simulate.stock import opening_stocks
 
@@ -105,3 +108,33 @@ def test_the_simulators_metrics_host_default_is_the_exposition_one() -> None:
     from pos_pipeline.cli.simulate_cmd import DEFAULT_METRICS_HOST
 
     assert DEFAULT_METRICS_HOST == DEFAULT_HOST
+
+
+def test_the_encoders_tables_are_the_formatting_they_replace() -> None:
+    tables = encode._tables()
+    assert tables.money == [format_cents(c) for c in range(encode.MONEY_TABLE_SIZE)]
+    for table, before, after, size in [
+        (tables.subtotal, '],"subtotal":"', '","taxes":[', encode.MONEY_TABLE_SIZE),
+        (tables.total, '","total":"', '"}', encode.MONEY_TABLE_SIZE),
+        (tables.tax_total, '],"tax_total":"', '"', encode.SMALL_TABLE_SIZE),
+        (tables.line_total, "", '","taxes":', encode.SMALL_TABLE_SIZE),
+    ]:
+        assert table.tolist() == [before + format_cents(c) + after for c in range(size)]
+    assert tables.kilograms.tolist() == [format_millis(m) for m in range(encode.MAX_WEIGHED_MILLIS + 1)]
+    assert tables.clock[:3] == ["00:00:00", "00:00:01", "00:00:02"] and tables.clock[-1] == "23:59:59"
+    assert len(tables.clock) == 86_400
+    # Past the tables, the same texts are formatted one by one.
+    cents = np.array([0, 999, 10_000, 49_999, 50_000, 123_456, -5])
+    assert encode.money_many(cents).tolist() == [format_cents(int(c)) for c in cents]
+    framed = encode.framed_many(tables.line_total, "", '","taxes":', cents)
+    assert framed.tolist() == [format_cents(int(c)) + '","taxes":' for c in cents]
+
+
+def test_member_homes_are_the_reference_customers() -> None:
+    rng = random.Random(customers_module.REFERENCE_SEED)
+    chain = stores()
+    homes = rng.choices(chain, weights=[s.floor_area_m2 for s in chain], k=customers_module.CUSTOMER_COUNT)
+    assert [(c.customer_id, c.home_store_id) for c in customers_module.customers()] == [
+        (f"C{i:07d}", home.store_id) for i, home in enumerate(homes, start=1)
+    ]
+    assert [chain[i] for i in customers_module.home_store_indices()] == homes

@@ -18,7 +18,7 @@ from pos_pipeline.contract.schema import SCHEMA_VERSION
 from pos_pipeline.money import format_millis
 from pos_pipeline.reference.catalogue import Store, products, stores
 from pos_pipeline.reference.categories import CATEGORIES
-from pos_pipeline.reference.customers import customers
+from pos_pipeline.reference.customers import customer_ids, home_store_indices
 from pos_pipeline.reference.tax import AppliedTax, TaxTable, tax_table
 from pos_pipeline.simulate import encode
 from pos_pipeline.simulate.assortment import Assortment
@@ -99,7 +99,7 @@ class ChainSimulator:
         )
         self.products = products()
         self.assortment = Assortment(self.products)
-        self.members = Members(customers(), [s.store_id for s in self.stores])
+        self.members = Members(customer_ids(), home_store_indices(), len(self.stores))
         self.stock: list[StoreStock] = opening_stocks(self.stores, self.products)
         self.taxes: TaxTable = tax_table()
         self.lines = encode.LineEncoder(self.products)
