@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from pos_pipeline.broker.admin import ensure_topics
-from pos_pipeline.cli.common import MetricsHost, MetricsPort, Quiet, err_console, state
+from pos_pipeline.cli.common import err_console, state
+from pos_pipeline.cli.options import MetricsHost, MetricsPort, Quiet
 from pos_pipeline.cli.progress import ProgressLine, Rate
 from pos_pipeline.config import Settings
 from pos_pipeline.errors import ConfigError

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pos_pipeline.cli.common import console, state
-from pos_pipeline.cli.simulate_cmd import parse_date
+from pos_pipeline.cli.simulate_run import parse_date
 from pos_pipeline.demo import run_demo
 from pos_pipeline.errors import ConfigError
 

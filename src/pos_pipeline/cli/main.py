@@ -1,110 +1,33 @@
-"""Entry point: ``pos`` and ``python -m pos_pipeline``."""
+"""Entry point: ``pos`` and ``python -m pos_pipeline``.
+
+Typer (and with it Pydantic and Rich) is imported only when needed: ``pos simulate`` with
+ordinary flags is parsed without it, for an early first receipt (``cli/simulate_run.py``).
+"""
 
 from __future__ import annotations
 
-import importlib
+import os
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Any
 
-import typer
-from typer.core import TyperGroup
-
-from pos_pipeline import __version__
-from pos_pipeline.cli.common import console, err_console, setup_logging, state
+from pos_pipeline.cli.common import err_console, setup_logging, state
 from pos_pipeline.errors import PosError
 
 if TYPE_CHECKING:
-    from typer._click import Command, Context
-
-# Each command's module, imported only when that command runs (or help lists them): importing all
-# of them costs over a second (SQLAlchemy, Kafka, the web stack), which `pos simulate` does not need.
-_COMMANDS = {
-    "simulate": ("simulate_cmd", "simulate"),
-    "consume": ("consume_cmd", "consume"),
-    "demo": ("demo_cmd", "demo"),
-    "check": ("check_cmd", "check"),
-    "report": ("report_cmd", "report"),
-    "dashboard": ("dashboard_cmd", "dashboard"),
-    "up": ("up_cmd", "up"),
-    "schema": ("schema_cmd", "schema"),
-    "services": ("services_cmd", "app"),
-    "db": ("db_cmd", "app"),
-}
-
-
-class _LazyGroup(TyperGroup):
-    """The top-level group: builds a command from its module the first time it is asked for."""
-
-    def list_commands(self, ctx: Context) -> list[str]:
-        return list(_COMMANDS)
-
-    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
-        # A mistyped name is matched against every command (so all are built: slow, but only then).
-        for name in args[:1] if args and args[0] in _COMMANDS else _COMMANDS:
-            self.get_command(ctx, name)
-        return super().resolve_command(ctx, args)
-
-    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
-        if cmd_name not in self.commands and cmd_name in _COMMANDS:
-            module, attribute = _COMMANDS[cmd_name]
-            target = getattr(importlib.import_module(f"pos_pipeline.cli.{module}"), attribute)
-            if isinstance(target, typer.Typer):
-                command: Command = typer.main.get_group(target)
-                command.name = cmd_name
-            else:
-                command = typer.main.get_command_from_info(
-                    typer.models.CommandInfo(name=cmd_name, callback=target),
-                    pretty_exceptions_short=True,
-                    rich_markup_mode=self.rich_markup_mode,
-                )
-            self.add_command(command, cmd_name)
-        return super().get_command(ctx, cmd_name)
-
-
-app = typer.Typer(
-    name="pos",
-    cls=_LazyGroup,
-    help="A simulated Canadian grocery chain: point-of-sale events through Kafka into PostgreSQL.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"pos-pipeline {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show debug logs and tracebacks.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show progress logs.")] = False,
-    _v: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
-    ] = False,
-) -> None:
-    state.debug = debug
-    setup_logging(verbose, debug)
+    import typer
 
 
 def main() -> None:
     """Run the CLI: one line and a non-zero exit for any error, a traceback only with --debug."""
     try:
+        fast = _fast_simulate(sys.argv[1:])
+        if fast is not None:
+            fast()
+            sys.exit(0)
+        from pos_pipeline.cli.app import app
+
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except typer.TyperException as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `pos`: the message is the help
-            err_console.print(exc.format_message(), highlight=False, markup=False)
-        else:
-            err_console.print(f"error: {exc.format_message()}", highlight=False, markup=False)
-        sys.exit(exc.exit_code)
     except PosError as exc:
         if state.debug:
             raise
@@ -113,3 +36,48 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        # Typer's own errors: only Typer can have raised them, so it is imported by now.
+        typer_module = sys.modules.get("typer")
+        if typer_module is None:
+            raise
+        if isinstance(exc, typer_module.Abort):
+            err_console.print("aborted")
+            sys.exit(130)
+        if isinstance(exc, typer_module.TyperException):
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `pos`: the message is the help
+                err_console.print(exc.format_message(), highlight=False, markup=False)
+            else:
+                err_console.print(f"error: {exc.format_message()}", highlight=False, markup=False)
+            sys.exit(exc.exit_code)
+        raise
+
+
+def _fast_simulate(args: list[str]) -> Any:
+    """``pos simulate`` to run without Typer, as a callable, when its flags are ordinary; else None."""
+    if not args or args[0] != "simulate":
+        return None
+    if any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ):
+        return None  # a shell-completion request: Typer's
+    from pos_pipeline.cli import simulate_run
+
+    chosen = simulate_run.parse(args[1:])
+    if chosen is None:
+        return None
+
+    def run() -> None:
+        # What the top-level callback does for `pos simulate` (no --debug, no --verbose).
+        state.debug = False
+        setup_logging(verbose=False, debug=False)
+        simulate_run.run_parsed(chosen)
+
+    return run
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # `from pos_pipeline.cli.main import app` still works, importing Typer only then.
+    if name == "app":
+        from pos_pipeline.cli.app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

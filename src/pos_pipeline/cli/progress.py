@@ -8,12 +8,14 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
+from pos_pipeline.cli.common import err_console, real_console
 
-from pos_pipeline.cli.common import err_console
+if TYPE_CHECKING:  # Rich is imported only when a progress line is shown (start-up: BENCHMARKS.md)
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
 
 LOG_EVERY_S = 5.0
 RATE_WINDOW_S = 5.0
@@ -66,6 +68,8 @@ class ProgressLine:
         self._thread: threading.Thread | None = None
 
     def _line(self) -> Text:
+        from rich.text import Text
+
         try:
             return Text(self._render())
         except Exception as exc:  # a progress line must never end the work it reports on
@@ -79,8 +83,13 @@ class ProgressLine:
         if self._quiet:
             return self
         if self._console.is_terminal:
+            from rich.live import Live
+
             self._live = Live(
-                get_renderable=self._line, console=self._console, refresh_per_second=4, transient=True
+                get_renderable=self._line,
+                console=real_console(self._console),
+                refresh_per_second=4,
+                transient=True,
             )
             self._live.start()
         else:

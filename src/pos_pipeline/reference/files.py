@@ -7,7 +7,11 @@ import io
 from importlib import resources
 
 
+def read_text(name: str) -> str:
+    """The text of a shipped data file."""
+    return resources.files("pos_pipeline").joinpath("data", name).read_text(encoding="utf-8")
+
+
 def read_csv(name: str) -> list[dict[str, str]]:
     """Return the rows of a shipped data file as dictionaries keyed by header."""
-    text = resources.files("pos_pipeline").joinpath("data", name).read_text(encoding="utf-8")
-    return list(csv.DictReader(io.StringIO(text)))
+    return list(csv.DictReader(io.StringIO(read_text(name))))

@@ -49,7 +49,9 @@ class Flyer:
     starts: date
     percent: np.ndarray
     cumulative: np.ndarray  # cumulative pick probabilities with the promotion lift
-    lookup: np.ndarray  # SKU index per 1/PICK_RESOLUTION of [0, 1): a fast inverse of ``cumulative``
+    #: SKU index per 1/PICK_RESOLUTION of [0, 1): a fast inverse of ``cumulative`` (int16, a
+    #: quarter of int64's memory to fill before the first receipt).
+    lookup: np.ndarray
 
 
 def pick_lookup(cumulative: np.ndarray) -> np.ndarray:
@@ -61,9 +63,12 @@ def pick_lookup(cumulative: np.ndarray) -> np.ndarray:
     """
     bounds = np.ceil(cumulative * PICK_RESOLUTION).clip(0, PICK_RESOLUTION).astype(np.int64)
     runs = np.diff(bounds, prepend=0)
-    lookup = np.repeat(np.arange(len(cumulative), dtype=np.int64), runs)
+    dtype = np.int16 if len(cumulative) < np.iinfo(np.int16).max else np.int64
+    lookup = np.repeat(np.arange(len(cumulative), dtype=dtype), runs)
+    if len(lookup) == PICK_RESOLUTION:
+        return lookup
     # Edges past the last bound (none when cumulative ends at 1.0) get the index past the end.
-    return np.concatenate([lookup, np.full(PICK_RESOLUTION - len(lookup), len(cumulative), dtype=np.int64)])
+    return np.concatenate([lookup, np.full(PICK_RESOLUTION - len(lookup), len(cumulative), dtype=dtype)])
 
 
 class Assortment:
@@ -108,7 +113,7 @@ class Assortment:
         # A table lookup instead of a binary search: each SKU's probability is kept to within
         # 1/PICK_RESOLUTION (one in a million), far below any sampling noise.
         buckets: np.ndarray = (rng.random(count) * PICK_RESOLUTION).astype(np.int64)
-        picked: np.ndarray = flyer.lookup[buckets]
+        picked: np.ndarray = flyer.lookup[buckets].astype(np.int64)
         return picked
 
     def quantities(self, rng: np.random.Generator, skus: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from pos_pipeline.contract.schema import SCHEMA_VERSION
 from pos_pipeline.money import format_millis
 from pos_pipeline.reference.catalogue import Store, products, stores
 from pos_pipeline.reference.categories import CATEGORIES
-from pos_pipeline.reference.customers import customers
+from pos_pipeline.reference.customers import customer_ids, home_store_indices
 from pos_pipeline.reference.tax import AppliedTax, TaxTable, tax_table
 from pos_pipeline.simulate import encode
 from pos_pipeline.simulate.assortment import Assortment
@@ -99,15 +99,23 @@ class ChainSimulator:
         )
         self.products = products()
         self.assortment = Assortment(self.products)
-        self.members = Members(customers(), [s.store_id for s in self.stores])
+        self.members = Members(customer_ids(), home_store_indices(), len(self.stores))
         self.stock: list[StoreStock] = opening_stocks(self.stores, self.products)
         self.taxes: TaxTable = tax_table()
-        self.lines = encode.LineEncoder(self.products)
+        self._lines: encode.LineEncoder | None = None
         self.registers = [self.registers_of(s) for s in self.stores]
         self.keys = tuple(s.store_id.encode() for s in self.stores)
         #: UTC millisecond intervals [from, until) in which no checkout is rung up (a live run's
         #: start, an outage skipped with --no-catch-up); deliveries and reorders still happen.
         self.quiet: list[tuple[int, int]] = []
+
+    @property
+    def lines(self) -> encode.LineEncoder:
+        """The line encoder, made (with the encoder's tables) when the first basket is encoded:
+        a pool's parent, whose workers encode, never needs it."""
+        if self._lines is None:
+            self._lines = encode.LineEncoder(self.products)
+        return self._lines
 
     @staticmethod
     def registers_of(store: Store) -> int:
@@ -147,6 +155,19 @@ class ChainSimulator:
                 piece = self._piece([made[i] for i in self.active if i in made], final_before)
                 if piece.transactions or piece.restocks:
                     yield piece
+
+    def store_days(self, day: date) -> list[tuple[int, list[bytes], np.ndarray, Event | None]]:
+        """Each active store's events on ``day``, unmerged: (store index, checkout bodies and UTC
+        instants in the store's own order, restock), in store order.
+
+        For whoever merges them itself (the worker pool's parent, by instant and then store):
+        cheaper than :meth:`pieces`, which merges every slice as it goes.
+        """
+        made = []
+        for index in self.active:
+            events = self._store_day(index, day, store_day(self.stores[index], day, self.scale))
+            made.append((index, events.values, events.utc_ms, events.restock))
+        return made
 
     def _earliest_ms(self, index: int, day: date, trading: StoreDay | None) -> int:
         """No event of this store-day is earlier than this (UTC ms): its delivery, or its opening."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from pos_pipeline.reference.customers import REFERENCE_SEED, Customer
+from pos_pipeline.reference.customers import REFERENCE_SEED
 
 IDENTIFIED_SHARE = 0.55
 HOME_STORE_SHARE = 0.85
@@ -14,15 +16,16 @@ BASKET_HABIT_SIGMA = 0.3
 class Members:
     """Loyalty members as arrays: home store, visit frequency, basket-size habit."""
 
-    def __init__(self, customers: tuple[Customer, ...], store_ids: list[str]) -> None:
+    def __init__(self, ids: list[str], home_stores: Sequence[int], stores: int) -> None:
+        """Members ``ids`` with their home stores (indices below ``stores``)."""
         rng = np.random.default_rng(REFERENCE_SEED)  # members' habits are chain data, not per run
-        self.ids = [c.customer_id for c in customers]
-        home = np.array([store_ids.index(c.home_store_id) for c in customers])
-        self.frequency = rng.gamma(2.0, 0.5, len(customers))
-        self.habit = np.exp(rng.normal(0.0, BASKET_HABIT_SIGMA, len(customers)))
+        self.ids = ids
+        home = np.array(home_stores)
+        self.frequency = rng.gamma(2.0, 0.5, len(ids))
+        self.habit = np.exp(rng.normal(0.0, BASKET_HABIT_SIGMA, len(ids)))
         self.all_cumulative = np.cumsum(self.frequency / self.frequency.sum())
         self.by_store: list[tuple[np.ndarray, np.ndarray]] = []
-        for store in range(len(store_ids)):
+        for store in range(stores):
             members = np.flatnonzero(home == store)
             weights = self.frequency[members]
             self.by_store.append((members, np.cumsum(weights / weights.sum()) if len(members) else weights))
