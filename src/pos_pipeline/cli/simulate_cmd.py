@@ -12,7 +12,8 @@ import typer
 
 from pos_pipeline.cli import simulate_run
 from pos_pipeline.cli.options import MetricsHost, MetricsPort, Quiet
-from pos_pipeline.cli.simulate_run import DEFAULT_METRICS_HOST, Output
+from pos_pipeline.cli.simulate_run import Output
+from pos_pipeline.metrics import DEFAULT_HOST as DEFAULT_METRICS_HOST
 from pos_pipeline.simulate.run import CHECKPOINT_EVERY_S
 
 __all__ = ["DEFAULT_METRICS_HOST", "Output", "simulate"]

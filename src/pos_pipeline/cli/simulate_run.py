@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pos_pipeline.cli.common import err_console, state
 from pos_pipeline.cli.progress import ProgressLine, Rate, duration
 from pos_pipeline.errors import ConfigError
+from pos_pipeline.metrics import DEFAULT_HOST as DEFAULT_METRICS_HOST
 from pos_pipeline.reference.catalogue import stores
 from pos_pipeline.signals import stop_on_signals
 from pos_pipeline.simulate.run import (
@@ -43,12 +44,10 @@ from pos_pipeline.simulate.run import (
 from pos_pipeline.simulate.shards import parse_shard
 from pos_pipeline.simulate.state import default_path, load
 
-if TYPE_CHECKING:
-    from pos_pipeline.simulate.workers import WorkerPool
-
 # Kafka, Prometheus and the services are imported only by the runs that use them: a JSON-lines
 # run starts without them (see BENCHMARKS.md, "first receipt").
-DEFAULT_METRICS_HOST = "127.0.0.1"  # metrics.exposition.DEFAULT_HOST
+if TYPE_CHECKING:
+    from pos_pipeline.simulate.workers import WorkerPool
 
 
 class Output(StrEnum):

@@ -10,8 +10,9 @@ from prometheus_client import CollectorRegistry, Gauge, disable_created_metrics,
 
 from pos_pipeline import __version__
 from pos_pipeline.errors import ConfigError
+from pos_pipeline.metrics import DEFAULT_HOST
 
-DEFAULT_HOST = "127.0.0.1"
+__all__ = ["DEFAULT_HOST", "MetricsServer", "build_info", "serve"]
 
 
 def build_info(registry: CollectorRegistry) -> None:
